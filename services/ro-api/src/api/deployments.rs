@@ -1,0 +1,251 @@
+//! `/deployments`: cloud-native application deployments (D6.7 4.2.3.2.3, Figure 14).
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serrano_model::deployment::DeploymentUpdate;
+use serrano_model::{Deployment, DeploymentRequest, DeploymentStatus, LogEntry, etcd_keys};
+use serrano_service::{ApiError, ApiJson, ApiPath, ApiQuery};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::common::{
+    WatchParams, expected_revision, watch_response, with_etag, with_list_revision,
+};
+use crate::AppState;
+use crate::store::{self, store_error};
+use crate::validate;
+
+const WHAT: &str = "deployment";
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeploymentWritten {
+    pub deployment_uuid: Uuid,
+    /// The object's revision after the write (use it in `If-Match` for the next update).
+    pub revision: i64,
+}
+
+/// `GET /deployments` and `GET /deployments/{uuid}` (a list of one, as the original answered).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeploymentList {
+    pub deployments: Vec<Deployment>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeploymentLogView {
+    pub deployment_uuid: Uuid,
+    pub name: String,
+    pub status: DeploymentStatus,
+    pub logs: Vec<LogEntry>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeploymentLogs {
+    pub deployments: DeploymentLogView,
+}
+
+/// Request the deployment of a new application.
+#[utoipa::path(post, path = "/deployments", tag = "Deployments", request_body = DeploymentRequest,
+    responses((status = 201, body = DeploymentWritten), (status = 400, body = serrano_service::ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<DeploymentRequest>,
+) -> Result<Response, ApiError> {
+    validate::kubernetes_yaml(&request.deployment_description)?;
+    let uuid = Uuid::new_v4();
+    let deployment = Deployment::submitted(uuid, request);
+    let revision = store::create(
+        &state.store.deployments,
+        &uuid.to_string(),
+        &deployment,
+        WHAT,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(DeploymentWritten {
+            deployment_uuid: uuid,
+            revision,
+        }),
+    )
+        .into_response())
+}
+
+/// Request the re-optimisation of a deployment: its description or objectives change and the
+/// manager schedules it again (status back to SUBMITTED).
+#[utoipa::path(put, path = "/deployments", tag = "Deployments", request_body = DeploymentUpdate,
+    params(("If-Match" = Option<String>, Header, description = "revision the update is based on")),
+    responses((status = 200, body = DeploymentWritten), (status = 404, body = serrano_service::ErrorBody),
+        (status = 409, body = serrano_service::ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<DeploymentUpdate>,
+) -> Result<Response, ApiError> {
+    let expected = expected_revision(&headers, request.revision)?;
+    if let Some(description) = &request.deployment_description {
+        validate::kubernetes_yaml(description)?;
+    }
+    let uuid = request.deployment_uuid;
+    let (_, revision) = store::update(
+        &state.store.deployments,
+        &uuid.to_string(),
+        expected,
+        WHAT,
+        |d| {
+            if d.status == DeploymentStatus::Terminated {
+                return Err(ApiError::conflict(format!(
+                    "deployment {uuid} is terminated"
+                )));
+            }
+            if let Some(name) = &request.name {
+                d.name.clone_from(name);
+            }
+            if let Some(token) = &request.user_token {
+                d.user_token.clone_from(token);
+            }
+            if let Some(description) = &request.deployment_description {
+                d.deployment_description = description.replace('\r', "");
+            }
+            if let Some(objectives) = &request.deployment_objectives {
+                d.deployment_objectives.clone_from(objectives);
+            }
+            d.status = DeploymentStatus::Submitted;
+            d.updated_by = serrano_model::UpdatedBy::Api;
+            d.push_log("Deployment re-optimization requested.");
+            Ok(())
+        },
+    )
+    .await?;
+    Ok(axum::Json(DeploymentWritten {
+        deployment_uuid: uuid,
+        revision,
+    })
+    .into_response())
+}
+
+/// Get the list of all current application deployments.
+#[utoipa::path(get, path = "/deployments", tag = "Deployments",
+    responses((status = 200, body = DeploymentList)))]
+pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let (deployments, revision) = store::list_with_revision(&state.store.deployments, "").await?;
+    Ok(with_list_revision(
+        revision,
+        DeploymentList {
+            deployments: deployments.into_iter().map(|d| d.value).collect(),
+        },
+    ))
+}
+
+/// Get information for a specific application deployment (`ETag` = its revision).
+#[utoipa::path(get, path = "/deployments/{uuid}", tag = "Deployments",
+    params(("uuid" = Uuid, Path)),
+    responses((status = 200, body = DeploymentList), (status = 404, body = serrano_service::ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    ApiPath(uuid): ApiPath<Uuid>,
+) -> Result<Response, ApiError> {
+    let found = store::get_or_404(&state.store.deployments, &uuid.to_string(), WHAT).await?;
+    Ok(with_etag(
+        found.mod_revision,
+        DeploymentList {
+            deployments: vec![found.value],
+        },
+    ))
+}
+
+/// Get the status and event log of a deployment.
+#[utoipa::path(get, path = "/deployments/logs/{uuid}", tag = "Deployments",
+    params(("uuid" = Uuid, Path)),
+    responses((status = 200, body = DeploymentLogs), (status = 404, body = serrano_service::ErrorBody)))]
+pub async fn logs(
+    State(state): State<AppState>,
+    ApiPath(uuid): ApiPath<Uuid>,
+) -> Result<Response, ApiError> {
+    let d = store::get_or_404(&state.store.deployments, &uuid.to_string(), WHAT)
+        .await?
+        .value;
+    Ok(axum::Json(DeploymentLogs {
+        deployments: DeploymentLogView {
+            deployment_uuid: d.deployment_uuid,
+            name: d.name,
+            status: d.status,
+            logs: d.logs,
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+        },
+    })
+    .into_response())
+}
+
+/// Terminate a deployment: its assignments are removed first (each cluster's driver sees the
+/// delete on its prefix and tears its part down), then its bundles, its monitoring entry and the
+/// deployment itself.
+#[utoipa::path(delete, path = "/deployments/{uuid}", tag = "Deployments",
+    params(("uuid" = Uuid, Path)),
+    responses((status = 200, body = DeploymentWritten), (status = 404, body = serrano_service::ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    ApiPath(uuid): ApiPath<Uuid>,
+) -> Result<Response, ApiError> {
+    let id = uuid.to_string();
+    let found = store::get_or_404(&state.store.deployments, &id, WHAT).await?;
+    let assignments = state.store.assignments.list().await.map_err(store_error)?;
+    for assignment in assignments
+        .iter()
+        .filter(|a| a.value.deployment_uuid == uuid)
+    {
+        let a = &assignment.value;
+        state
+            .store
+            .assignments
+            .delete(&etcd_keys::assignment_id(&a.cluster_uuid, &a.uuid))
+            .await
+            .map_err(store_error)?;
+        for bundle in &a.bundles {
+            state
+                .store
+                .bundles
+                .delete(&bundle.to_string())
+                .await
+                .map_err(store_error)?;
+        }
+    }
+    state
+        .store
+        .monitoring
+        .delete(&id)
+        .await
+        .map_err(store_error)?;
+    state
+        .store
+        .deployments
+        .delete(&id)
+        .await
+        .map_err(store_error)?;
+    Ok(axum::Json(DeploymentWritten {
+        deployment_uuid: uuid,
+        revision: found.mod_revision,
+    })
+    .into_response())
+}
+
+/// Stream changes of deployment objects (NDJSON, one `WatchLine` per change).
+#[utoipa::path(get, path = "/deployments/watch", tag = "Deployments", params(WatchParams),
+    responses((status = 200, content_type = "application/x-ndjson", body = super::common::WatchLine),
+        (status = 410, body = serrano_service::ErrorBody)))]
+pub async fn watch(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<WatchParams>,
+) -> Result<Response, ApiError> {
+    watch_response(
+        &state.store.kv,
+        etcd_keys::DEPLOYMENTS.to_owned(),
+        params.revision,
+        |_| true,
+    )
+    .await
+}

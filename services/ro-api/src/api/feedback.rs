@@ -1,0 +1,263 @@
+//! `POST /logs`: status reports of the Orchestration Drivers (originals.md 1.2 "Driver
+//! feedback"). Each report sets an object's status and appends its event, written with
+//! `updated_by = Orchestration.Driver`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serrano_model::{
+    AssignmentKind, AssignmentStatus, BundleStatus, DeploymentStatus, KernelStatus, LogEntry,
+    UpdatedBy, etcd_keys, unix_now,
+};
+use serrano_service::{ApiError, ApiJson};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::feedback;
+use crate::store::{self, store_error};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum ReportKind {
+    Deployment,
+    Assignment,
+    Bundle,
+    FaaS,
+    Kernel,
+}
+
+/// One status report.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusReport {
+    pub uuid: Uuid,
+    pub kind: ReportKind,
+    /// Required for Assignment reports (it is part of the assignment's key).
+    #[serde(default)]
+    pub cluster_uuid: Option<Uuid>,
+    /// The status integer of `kind`.
+    pub status: i64,
+    pub event: String,
+    /// Unix seconds; now when left out.
+    #[serde(default)]
+    pub timestamp: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusReports {
+    pub logs: Vec<StatusReport>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReportsApplied {
+    pub applied: usize,
+}
+
+/// A report checked against the status integers of its kind.
+enum Checked {
+    Deployment(DeploymentStatus),
+    Assignment(Uuid, AssignmentStatus),
+    Bundle(BundleStatus),
+    Kernel(KernelStatus),
+}
+
+fn check(index: usize, report: &StatusReport) -> Result<Checked, ApiError> {
+    let bad = |kind: &str| {
+        ApiError::validation(format!(
+            "logs[{index}].status: {} is not a {kind} status",
+            report.status
+        ))
+    };
+    Ok(match report.kind {
+        ReportKind::Deployment => Checked::Deployment(
+            DeploymentStatus::from_int(report.status).ok_or_else(|| bad("Deployment"))?,
+        ),
+        ReportKind::Assignment => {
+            let cluster = report.cluster_uuid.ok_or_else(|| {
+                ApiError::validation(format!(
+                    "logs[{index}].cluster_uuid: required for Assignment"
+                ))
+            })?;
+            Checked::Assignment(
+                cluster,
+                AssignmentStatus::from_int(report.status).ok_or_else(|| bad("Assignment"))?,
+            )
+        }
+        ReportKind::Bundle => {
+            Checked::Bundle(BundleStatus::from_int(report.status).ok_or_else(|| bad("Bundle"))?)
+        }
+        ReportKind::FaaS | ReportKind::Kernel => {
+            Checked::Kernel(KernelStatus::from_int(report.status).ok_or_else(|| bad("Kernel"))?)
+        }
+    })
+}
+
+/// Apply driver status reports. Every report is checked (status integers, objects exist)
+/// before the first is applied, so a bad batch changes nothing.
+#[utoipa::path(post, path = "/logs", tag = "Driver feedback", request_body = StatusReports,
+    responses((status = 201, body = ReportsApplied), (status = 400, body = serrano_service::ErrorBody),
+        (status = 404, body = serrano_service::ErrorBody)))]
+pub async fn post_logs(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<StatusReports>,
+) -> Result<Response, ApiError> {
+    let mut checked = Vec::with_capacity(body.logs.len());
+    for (index, report) in body.logs.iter().enumerate() {
+        let status = check(index, report)?;
+        let id = match &status {
+            Checked::Assignment(cluster, _) => etcd_keys::assignment_id(cluster, &report.uuid),
+            _ => report.uuid.to_string(),
+        };
+        let exists = match &status {
+            Checked::Deployment(_) => state
+                .store
+                .deployments
+                .get(&id)
+                .await
+                .map_err(store_error)?
+                .is_some(),
+            Checked::Assignment(..) => state
+                .store
+                .assignments
+                .get(&id)
+                .await
+                .map_err(store_error)?
+                .is_some(),
+            Checked::Bundle(_) => state
+                .store
+                .bundles
+                .get(&id)
+                .await
+                .map_err(store_error)?
+                .is_some(),
+            Checked::Kernel(_) => state
+                .store
+                .kernels
+                .get(&id)
+                .await
+                .map_err(store_error)?
+                .is_some(),
+        };
+        if !exists {
+            return Err(ApiError::not_found(format!(
+                "logs[{index}]: {:?} {} not found",
+                report.kind, report.uuid
+            )));
+        }
+        checked.push((id, status));
+    }
+    for ((id, status), report) in checked.into_iter().zip(&body.logs) {
+        let entry = LogEntry {
+            timestamp: report.timestamp.unwrap_or_else(unix_now),
+            event: report.event.clone(),
+        };
+        apply(&state, &id, status, entry).await?;
+    }
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(ReportsApplied {
+            applied: body.logs.len(),
+        }),
+    )
+        .into_response())
+}
+
+async fn apply(
+    state: &AppState,
+    id: &str,
+    status: Checked,
+    entry: LogEntry,
+) -> Result<(), ApiError> {
+    let now = unix_now();
+    match status {
+        Checked::Deployment(status) => {
+            store::update(&state.store.deployments, id, None, "deployment", |d| {
+                d.status = status;
+                d.updated_by = UpdatedBy::Driver;
+                d.updated_at = now;
+                d.logs.push(entry.clone());
+                Ok(())
+            })
+            .await?;
+        }
+        Checked::Assignment(_, status) => {
+            let (assignment, _) =
+                store::update(&state.store.assignments, id, None, "assignment", |a| {
+                    a.status = status;
+                    a.updated_by = UpdatedBy::Driver;
+                    a.updated_at = now;
+                    a.logs.push(entry.clone());
+                    Ok(())
+                })
+                .await?;
+            if assignment.kind == AssignmentKind::Deployment {
+                roll_up(state, assignment.deployment_uuid, assignment.uuid, status).await?;
+            }
+        }
+        Checked::Bundle(status) => {
+            store::update(&state.store.bundles, id, None, "bundle", |b| {
+                b.status = status;
+                b.updated_by = UpdatedBy::Driver;
+                b.updated_at = now;
+                b.logs.push(entry.clone());
+                Ok(())
+            })
+            .await?;
+        }
+        Checked::Kernel(status) => {
+            store::update(&state.store.kernels, id, None, "kernel request", |k| {
+                k.status = status;
+                k.updated_by = UpdatedBy::Driver;
+                k.updated_at = now;
+                k.logs.push(entry.clone());
+                Ok(())
+            })
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Records an assignment's new status on its deployment and moves the deployment's status.
+async fn roll_up(
+    state: &AppState,
+    deployment: Uuid,
+    assignment: Uuid,
+    status: AssignmentStatus,
+) -> Result<(), ApiError> {
+    let result = store::update(
+        &state.store.deployments,
+        &deployment.to_string(),
+        None,
+        "deployment",
+        |d| {
+            let Some(index) = d.assignments.iter().position(|a| *a == assignment) else {
+                return Ok(());
+            };
+            if d.assignments_status.len() < d.assignments.len() {
+                d.assignments_status
+                    .resize(d.assignments.len(), AssignmentStatus::Unknown);
+            }
+            d.assignments_status[index] = status;
+            if let Some(next) = feedback::deployment_status(&d.assignments_status)
+                && next != d.status
+            {
+                d.status = next;
+                d.push_log(format!(
+                    "Deployment {}.",
+                    next.name().to_lowercase().replace('_', " ")
+                ));
+            }
+            d.updated_by = UpdatedBy::Driver;
+            Ok(())
+        },
+    )
+    .await;
+    match result {
+        // The deployment may have been terminated meanwhile: nothing to roll up into.
+        Err(err) if err.status == StatusCode::NOT_FOUND => Ok(()),
+        other => other.map(|_| ()),
+    }
+}

@@ -1,0 +1,393 @@
+//! Bad input on every route family: the right status, the error shape, and nothing written.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use axum::body::Body;
+use common::{APP_YAML, Api, MAX_BODY};
+use http::{Method, Request, StatusCode, header};
+use serde_json::json;
+
+/// Every route with the method and a valid-looking body where it takes one.
+fn routes() -> Vec<(Method, String, Option<serde_json::Value>)> {
+    let id = "fdf45855-1299-47f1-8ea6-98be8d89030b";
+    vec![
+        (Method::GET, "/deployments".into(), None),
+        (
+            Method::POST,
+            "/deployments".into(),
+            Some(json!({"deployment_description": APP_YAML})),
+        ),
+        (
+            Method::PUT,
+            "/deployments".into(),
+            Some(json!({"deployment_uuid": id})),
+        ),
+        (Method::GET, format!("/deployments/{id}"), None),
+        (Method::DELETE, format!("/deployments/{id}"), None),
+        (Method::GET, format!("/deployments/logs/{id}"), None),
+        (Method::GET, "/deployments/watch".into(), None),
+        (Method::GET, "/storage_policies".into(), None),
+        (
+            Method::POST,
+            "/storage_policies".into(),
+            Some(json!({"policy_parameters": {}})),
+        ),
+        (
+            Method::PUT,
+            "/storage_policies".into(),
+            Some(json!({"policy_uuid": id})),
+        ),
+        (Method::GET, format!("/storage_policies/{id}"), None),
+        (Method::DELETE, format!("/storage_policies/{id}"), None),
+        (Method::GET, "/faas".into(), None),
+        (
+            Method::POST,
+            "/faas".into(),
+            Some(json!({"request_uuid": id, "kernel_name": "kmeans", "data_description": {}})),
+        ),
+        (Method::GET, format!("/faas/{id}"), None),
+        (Method::GET, "/kernel".into(), None),
+        (Method::GET, "/clusters".into(), None),
+        (
+            Method::POST,
+            "/clusters".into(),
+            Some(json!({"cluster_uuid": id, "type": "k8s", "info": {}})),
+        ),
+        (Method::GET, format!("/clusters/{id}"), None),
+        (Method::GET, format!("/clusters/health/{id}"), None),
+        (Method::PUT, format!("/clusters/health/{id}"), None),
+        (Method::GET, "/clusters/watch".into(), None),
+        (Method::GET, "/assignments".into(), None),
+        (Method::GET, format!("/assignments/{id}"), None),
+        (Method::GET, format!("/assignments/watch/{id}"), None),
+        (Method::GET, "/bundles".into(), None),
+        (Method::GET, format!("/bundles/{id}"), None),
+        (Method::POST, "/logs".into(), Some(json!({"logs": []}))),
+    ]
+}
+
+#[tokio::test]
+async fn every_route_needs_a_valid_bearer_token() {
+    let api = Api::new();
+    for (method, path, body) in routes() {
+        for auth in [None, Some("Bearer wrong-token"), Some("Basic dXNlcjpwYXNz")] {
+            let mut builder = Request::builder()
+                .method(method.clone())
+                .uri(format!("/api/v1/orchestrator{path}"));
+            if let Some(auth) = auth {
+                builder = builder.header(header::AUTHORIZATION, auth);
+            }
+            let body = match &body {
+                Some(b) => Body::from(serde_json::to_vec(b).unwrap()),
+                None => Body::empty(),
+            };
+            let answer = api
+                .raw(
+                    builder
+                        .header(header::CONTENT_TYPE, "application/json")
+                        .body(body)
+                        .unwrap(),
+                )
+                .await;
+            assert_eq!(
+                answer.status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} with {auth:?}"
+            );
+            assert_eq!(answer.code(), "unauthorized", "{method} {path}");
+        }
+    }
+    // Nothing was written by any of those calls.
+    assert!(
+        api.kv
+            .list_prefix("/serrano/")
+            .await
+            .unwrap()
+            .kvs
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn malformed_json_wrong_types_and_unknown_fields_answer_400() {
+    let api = Api::new();
+    for (method, path, body) in routes() {
+        if body.is_none() {
+            continue;
+        }
+        let broken = api
+            .send_bytes(
+                method.clone(),
+                &path,
+                b"{\"deployment_description\": ".to_vec(),
+            )
+            .await;
+        assert_eq!(
+            broken.status,
+            StatusCode::BAD_REQUEST,
+            "{method} {path}: {:?}",
+            broken.body
+        );
+        assert!(!broken.message().is_empty());
+
+        let mut unknown = body.clone().unwrap();
+        unknown["surprise_field"] = json!(1);
+        let answer = api.call(method.clone(), &path, Some(unknown)).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{method} {path}: {:?}",
+            answer.body
+        );
+        assert!(
+            answer.message().contains("surprise_field"),
+            "{method} {path}: {}",
+            answer.message()
+        );
+
+        let not_object = api.call(method.clone(), &path, Some(json!([1, 2]))).await;
+        assert_eq!(
+            not_object.status,
+            StatusCode::BAD_REQUEST,
+            "{method} {path}"
+        );
+    }
+    let wrong_type = api
+        .call(
+            Method::POST,
+            "/deployments",
+            Some(json!({"deployment_description": 42})),
+        )
+        .await;
+    assert_eq!(wrong_type.status, StatusCode::BAD_REQUEST);
+    assert!(
+        wrong_type.message().contains("deployment_description"),
+        "{}",
+        wrong_type.message()
+    );
+    let missing = api
+        .call(
+            Method::POST,
+            "/storage_policies",
+            Some(json!({"name": "p"})),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    assert!(
+        missing.message().contains("policy_parameters"),
+        "{}",
+        missing.message()
+    );
+    let bad_status = api
+        .call(Method::POST, "/clusters", Some(json!({"cluster_uuid": "5a075716-7d7d-4b40-9566-bc1a33ee70c2", "type": "mainframe"})))
+        .await;
+    assert_eq!(bad_status.status, StatusCode::BAD_REQUEST);
+    assert!(
+        api.kv
+            .list_prefix("/serrano/")
+            .await
+            .unwrap()
+            .kvs
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn malformed_uuids_answer_400_and_unknown_ids_404() {
+    let api = Api::new();
+    for path in [
+        "/deployments/not-a-uuid",
+        "/deployments/logs/123",
+        "/storage_policies/zzz",
+        "/faas/1465c479-03d7-4123-8329",
+        "/clusters/health/x",
+        "/assignments/nope",
+        "/bundles/nope",
+        "/assignments/watch/nope",
+    ] {
+        let answer = api.call(Method::GET, path, None).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{path}: {:?}",
+            answer.body
+        );
+        assert_eq!(answer.code(), "bad_request", "{path}");
+    }
+    let in_body = api
+        .call(
+            Method::PUT,
+            "/deployments",
+            Some(json!({"deployment_uuid": "nope"})),
+        )
+        .await;
+    assert_eq!(in_body.status, StatusCode::BAD_REQUEST);
+
+    let unknown = "0b3a1c4e-1111-4222-8333-444455556666";
+    for (method, path) in [
+        (Method::GET, format!("/deployments/{unknown}")),
+        (Method::DELETE, format!("/deployments/{unknown}")),
+        (Method::GET, format!("/deployments/logs/{unknown}")),
+        (Method::GET, format!("/storage_policies/{unknown}")),
+        (Method::DELETE, format!("/storage_policies/{unknown}")),
+        (Method::GET, format!("/faas/{unknown}")),
+        (Method::GET, format!("/clusters/{unknown}")),
+        (Method::DELETE, format!("/clusters/{unknown}")),
+        (Method::GET, format!("/clusters/health/{unknown}")),
+        (Method::PUT, format!("/clusters/health/{unknown}")),
+        (Method::GET, format!("/assignments/{unknown}")),
+        (Method::DELETE, format!("/assignments/{unknown}")),
+        (Method::GET, format!("/bundles/{unknown}")),
+        (Method::DELETE, format!("/bundles/{unknown}")),
+        (Method::GET, format!("/bundles/watch/{unknown}")),
+    ] {
+        let answer = api.call(method.clone(), &path, None).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{method} {path}");
+        assert_eq!(answer.code(), "not_found", "{method} {path}");
+    }
+    for (path, body) in [
+        ("/deployments", json!({"deployment_uuid": unknown})),
+        ("/storage_policies", json!({"policy_uuid": unknown})),
+        ("/clusters", json!({"cluster_uuid": unknown, "type": "hpc"})),
+    ] {
+        let answer = api.call(Method::PUT, path, Some(body)).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "PUT {path}");
+    }
+    assert!(
+        api.kv
+            .list_prefix("/serrano/")
+            .await
+            .unwrap()
+            .kvs
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn invalid_yaml_answers_400_naming_the_document() {
+    let api = Api::new();
+    for (yaml, expect) in [
+        ("apiVersion: v1\nkind: [oops\n", "line"),
+        ("", "empty"),
+        ("just a string", "not a mapping"),
+        ("apiVersion: v1\nkind: Pod\n", "metadata.name"),
+    ] {
+        let answer = api
+            .call(
+                Method::POST,
+                "/deployments",
+                Some(json!({"deployment_description": yaml})),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{yaml:?}");
+        assert_eq!(answer.code(), "validation_failed");
+        assert!(
+            answer.message().contains(expect),
+            "{yaml:?}: {}",
+            answer.message()
+        );
+    }
+    let two = format!("{APP_YAML}---\napiVersion: v1\nkind: Service\nmetadata: [x\n");
+    let answer = api
+        .call(
+            Method::POST,
+            "/deployments",
+            Some(json!({"deployment_description": two})),
+        )
+        .await;
+    assert!(
+        answer.message().contains("document 3"),
+        "{}",
+        answer.message()
+    );
+    assert!(
+        api.kv
+            .list_prefix("/serrano/")
+            .await
+            .unwrap()
+            .kvs
+            .is_empty()
+    );
+
+    // An update with broken YAML leaves the stored deployment untouched.
+    let uuid = api.create_deployment().await;
+    let before = api
+        .stored(&format!(
+            "/serrano/orchestrator/deployments/deployment/{uuid}"
+        ))
+        .await;
+    let answer = api
+        .call(
+            Method::PUT,
+            "/deployments",
+            Some(json!({"deployment_uuid": uuid, "deployment_description": "kind: ["})),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        api.stored(&format!(
+            "/serrano/orchestrator/deployments/deployment/{uuid}"
+        ))
+        .await,
+        before
+    );
+}
+
+#[tokio::test]
+async fn oversized_bodies_answer_413_and_write_nothing() {
+    let api = Api::new();
+    let huge = format!("{APP_YAML}# {}\n", "x".repeat(MAX_BODY));
+    let answer = api
+        .call(
+            Method::POST,
+            "/deployments",
+            Some(json!({"deployment_description": huge})),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(answer.code(), "payload_too_large");
+    assert!(
+        api.kv
+            .list_prefix("/serrano/")
+            .await
+            .unwrap()
+            .kvs
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn bad_if_match_and_bad_queries_answer_400() {
+    let api = Api::new();
+    let uuid = api.create_deployment().await;
+    let answer = api
+        .call_with(
+            Method::PUT,
+            "/deployments",
+            Some(json!({"deployment_uuid": uuid})),
+            &[("if-match", "\"abc\"")],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(answer.message().contains("If-Match"));
+    let answer = api
+        .call_with(
+            Method::PUT,
+            "/deployments",
+            Some(json!({"deployment_uuid": uuid, "revision": 3})),
+            &[("if-match", "\"4\"")],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    for query in [
+        "/clusters?active=ten",
+        "/clusters?active=5y",
+        "/clusters?bogus=1",
+        "/deployments/watch?revision=x",
+    ] {
+        let answer = api.call(Method::GET, query, None).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{query}");
+    }
+}
