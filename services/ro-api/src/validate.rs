@@ -85,7 +85,8 @@ pub fn active_window(text: &str) -> Result<Duration, ApiError> {
             "active: expected <number><s|m|h|d> such as 10m, got {text:?}"
         ))
     };
-    let unit_at = text.len().checked_sub(1).ok_or_else(invalid)?;
+    // Split before the last character, not the last byte: the text may be any UTF-8.
+    let (unit_at, _) = text.char_indices().last().ok_or_else(invalid)?;
     let (number, unit) = text.split_at(unit_at);
     let amount: u64 = number.parse().map_err(|_| invalid())?;
     let seconds_per_unit = match unit {
@@ -150,7 +151,18 @@ mod tests {
         assert_eq!(active_window("2h").unwrap(), Duration::from_secs(7200));
         assert_eq!(active_window("1d").unwrap(), Duration::from_secs(86_400));
         assert_eq!(active_window("30s").unwrap(), Duration::from_secs(30));
-        for bad in ["", "m", "10", "10x", "-1m", "1.5h", "99999999999999999999d"] {
+        for bad in [
+            "",
+            "m",
+            "10",
+            "10x",
+            "-1m",
+            "1.5h",
+            "99999999999999999999d",
+            "10é",
+            "é",
+            "\u{FFFD}",
+        ] {
             assert_eq!(
                 active_window(bad).unwrap_err().status,
                 http::StatusCode::BAD_REQUEST,

@@ -391,3 +391,181 @@ async fn bad_if_match_and_bad_queries_answer_400() {
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{query}");
     }
 }
+
+#[tokio::test]
+async fn oversized_bodies_answer_413_on_every_route_that_takes_one() {
+    let api = Api::new();
+    let padding = "x".repeat(MAX_BODY + 1);
+    for (method, path, body) in routes() {
+        let Some(mut body) = body else { continue };
+        body["padding"] = json!(padding);
+        let answer = api.call(method.clone(), &path, Some(body)).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "{method} {path}"
+        );
+        assert_eq!(answer.code(), "payload_too_large", "{method} {path}");
+    }
+    assert!(
+        api.kv
+            .list_prefix("/serrano/")
+            .await
+            .unwrap()
+            .kvs
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn stale_revisions_conflict_on_every_updatable_family() {
+    let api = Api::new();
+    let cluster = "5a075716-7d7d-4b40-9566-bc1a33ee70c2";
+    api.register_cluster(cluster, "k8s").await;
+    let deployment = api.create_deployment().await;
+    let policy = api
+        .call(
+            Method::POST,
+            "/storage_policies",
+            Some(json!({"policy_parameters": {"cost": 1}})),
+        )
+        .await
+        .body["policy_uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let assignment = api
+        .call(
+            Method::POST,
+            "/assignments",
+            Some(json!({"kind": "Deployment", "cluster_uuid": cluster, "deployment_uuid": deployment})),
+        )
+        .await
+        .body["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bundle = api
+        .call(
+            Method::POST,
+            "/bundles",
+            Some(json!({"description": {"kind": "FaaS"}})),
+        )
+        .await
+        .body["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let cases = [
+        (
+            format!("/deployments/{deployment}"),
+            format!("/serrano/orchestrator/deployments/deployment/{deployment}"),
+            "/deployments",
+            json!({"deployment_uuid": deployment, "name": "changed"}),
+        ),
+        (
+            format!("/storage_policies/{policy}"),
+            format!("/serrano/orchestrator/storage_policies/policy/{policy}"),
+            "/storage_policies",
+            json!({"policy_uuid": policy, "name": "changed"}),
+        ),
+        (
+            format!("/clusters/{cluster}"),
+            format!("/serrano/orchestrator/clusters/cluster/{cluster}"),
+            "/clusters",
+            json!({"cluster_uuid": cluster, "type": "k8s", "info": {"changed": true}}),
+        ),
+        (
+            format!("/assignments/{assignment}"),
+            format!("/serrano/orchestrator/assignments/{cluster}/assignment/{assignment}"),
+            "/assignments",
+            json!({"uuid": assignment, "kind": "Deployment", "cluster_uuid": cluster, "deployment_uuid": deployment, "status": 2}),
+        ),
+        (
+            format!("/bundles/{bundle}"),
+            format!("/serrano/orchestrator/bundles/bundle/{bundle}"),
+            "/bundles",
+            json!({"uuid": bundle, "description": {"changed": true}}),
+        ),
+    ];
+    for (get_path, key, put_path, body) in cases {
+        let revision = api.call(Method::GET, &get_path, None).await.etag();
+        let if_match = format!("\"{revision}\"");
+        let first = api
+            .call_with(
+                Method::PUT,
+                put_path,
+                Some(body.clone()),
+                &[("if-match", &if_match)],
+            )
+            .await;
+        assert_eq!(first.status, StatusCode::OK, "{put_path}: {:?}", first.body);
+        let after_first = api.stored(&key).await;
+        let second = api
+            .call_with(
+                Method::PUT,
+                put_path,
+                Some(body),
+                &[("if-match", &if_match)],
+            )
+            .await;
+        assert_eq!(second.status, StatusCode::CONFLICT, "{put_path}");
+        assert_eq!(second.code(), "conflict");
+        assert_eq!(
+            api.stored(&key).await,
+            after_first,
+            "{put_path}: a refused update changed the object"
+        );
+    }
+}
+
+#[tokio::test]
+async fn garbage_never_causes_a_server_error() {
+    let api = Api::new();
+    let bodies: Vec<Vec<u8>> = vec![
+        vec![],
+        b"null".to_vec(),
+        b"\"string\"".to_vec(),
+        b"123456789012345678901234567890".to_vec(),
+        b"{\"a\":".repeat(200),
+        vec![0xff, 0xfe, 0x00, 0x80],
+        b"{\"deployment_description\": \"\\ud800\"}".to_vec(),
+        br#"{"deployment_uuid": "fdf45855-1299-47f1-8ea6-98be8d89030b", "deployment_description": "a: &x [*x]"}"#.to_vec(),
+        br#"{"logs": [{"uuid": "fdf45855-1299-47f1-8ea6-98be8d89030b", "kind": "Deployment", "status": -1, "event": ""}]}"#.to_vec(),
+        br#"{"logs": [{"uuid": "fdf45855-1299-47f1-8ea6-98be8d89030b", "kind": "Deployment", "status": 99999999999999999999, "event": ""}]}"#.to_vec(),
+    ];
+    // Watch routes answer 200 with an endless stream: their input checks are covered above.
+    for (method, path, _) in routes()
+        .into_iter()
+        .filter(|(_, path, _)| !path.contains("/watch"))
+    {
+        for body in &bodies {
+            let answer = api.send_bytes(method.clone(), &path, body.clone()).await;
+            assert!(
+                answer.status.is_success() || answer.status.is_client_error(),
+                "{method} {path} with {:?}: {} {:?}",
+                String::from_utf8_lossy(body),
+                answer.status,
+                answer.body
+            );
+            if answer.status.is_client_error() {
+                assert!(
+                    !answer.code().is_empty(),
+                    "{method} {path}: error without the JSON shape"
+                );
+            }
+        }
+    }
+    for path in [
+        "/deployments/%00",
+        "/deployments/..%2F..%2Fetc",
+        "/clusters?active=%FF",
+        "/deployments/watch?revision=-5",
+        "/deployments/watch?revision=99999999999999999999",
+        "/assignments/x/assignment/y",
+    ] {
+        let answer = api.call(Method::GET, path, None).await;
+        assert!(answer.status.is_client_error(), "{path}: {}", answer.status);
+    }
+}

@@ -386,3 +386,86 @@ async fn health_and_ready_need_no_token_and_report_the_datastore() {
     let docs = api.raw(request("/openapi.json")).await;
     assert_eq!(docs.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn services_and_monitoring_describe_what_drivers_deployed() {
+    let api = Api::new();
+    api.register_cluster(CLUSTER, "k8s").await;
+    let deployment = api.create_deployment().await;
+    let bundle = api
+        .call(
+            Method::POST,
+            "/bundles",
+            Some(json!({"description": [
+                {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "acceleration-service-model-inference"}},
+                {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "config"}}]})),
+        )
+        .await
+        .body["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let assignment = api
+        .call(
+            Method::POST,
+            "/assignments",
+            Some(json!({"kind": "Deployment", "cluster_uuid": CLUSTER, "deployment_uuid": deployment, "bundles": [bundle]})),
+        )
+        .await
+        .body["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let services = api
+        .call(
+            Method::GET,
+            &format!("/deployments/services/{deployment}"),
+            None,
+        )
+        .await;
+    assert_eq!(services.status, StatusCode::OK);
+    assert_eq!(services.body["status_str"], "SUBMITTED");
+    assert_eq!(
+        services.body["services"],
+        json!([{"cluster_uuid": CLUSTER, "name": "acceleration-service-model-inference", "status": 1, "status_str": "CREATED"}])
+    );
+
+    let params = json!([{"k8s_deployment_name": "acceleration-service-model-inference", "k8s_deployment_namespace": "integration",
+        "k8s_deployment_uuid": "0b3a1c4e-1111-4222-8333-444455556666", "assignment_uuid": assignment, "bundle_uuid": bundle}]);
+    let body = json!({"deployment_uuid": deployment, "cluster_uuid": CLUSTER, "assignment_uuid": assignment, "k8s_params": params});
+    let answer = api
+        .call(Method::PUT, "/monitoring", Some(body.clone()))
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.body);
+    let stored = api
+        .stored(&format!("/serrano/orchestrator/monitoring/{deployment}"))
+        .await
+        .unwrap();
+    assert_eq!(stored["clusters"], json!([CLUSTER]));
+    assert_eq!(stored[CLUSTER], params);
+    // Reporting again replaces the cluster's entry, it does not duplicate the cluster.
+    api.call(Method::PUT, "/monitoring", Some(body)).await;
+    let stored = api
+        .stored(&format!("/serrano/orchestrator/monitoring/{deployment}"))
+        .await
+        .unwrap();
+    assert_eq!(stored["clusters"], json!([CLUSTER]));
+
+    let unknown = json!({"deployment_uuid": "0b3a1c4e-1111-4222-8333-444455556666", "cluster_uuid": CLUSTER,
+        "assignment_uuid": assignment, "k8s_params": []});
+    assert_eq!(
+        api.call(Method::PUT, "/monitoring", Some(unknown))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    // Terminating the deployment removes its monitoring entry.
+    api.call(Method::DELETE, &format!("/deployments/{deployment}"), None)
+        .await;
+    assert!(
+        api.stored(&format!("/serrano/orchestrator/monitoring/{deployment}"))
+            .await
+            .is_none()
+    );
+}

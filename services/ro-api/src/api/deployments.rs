@@ -249,3 +249,83 @@ pub async fn watch(
     )
     .await
 }
+
+/// One microservice of a deployment: a Kubernetes `Deployment` document of one of its bundles.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ServiceView {
+    pub cluster_uuid: Uuid,
+    pub name: String,
+    pub status: serrano_model::BundleStatus,
+    pub status_str: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeploymentServices {
+    pub deployment_uuid: Uuid,
+    pub name: String,
+    pub status: DeploymentStatus,
+    pub status_str: String,
+    pub services: Vec<ServiceView>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The microservices of a deployment and where each runs (one per Kubernetes `Deployment`
+/// document in the bundles of its assignments).
+#[utoipa::path(get, path = "/deployments/services/{uuid}", tag = "Deployments",
+    params(("uuid" = Uuid, Path)),
+    responses((status = 200, body = DeploymentServices), (status = 404, body = serrano_service::ErrorBody)))]
+pub async fn services(
+    State(state): State<AppState>,
+    ApiPath(uuid): ApiPath<Uuid>,
+) -> Result<Response, ApiError> {
+    let d = store::get_or_404(&state.store.deployments, &uuid.to_string(), WHAT)
+        .await?
+        .value;
+    let assignments = state.store.assignments.list().await.map_err(store_error)?;
+    let mut services = Vec::new();
+    for assignment in assignments
+        .into_iter()
+        .map(|a| a.value)
+        .filter(|a| a.deployment_uuid == uuid)
+    {
+        for bundle_uuid in &assignment.bundles {
+            let Some(bundle) = state
+                .store
+                .bundles
+                .get(&bundle_uuid.to_string())
+                .await
+                .map_err(store_error)?
+            else {
+                continue;
+            };
+            let documents = bundle
+                .value
+                .description
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for document in documents.iter().filter(|doc| doc["kind"] == "Deployment") {
+                services.push(ServiceView {
+                    cluster_uuid: assignment.cluster_uuid,
+                    name: document["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    status: bundle.value.status,
+                    status_str: bundle.value.status.name().to_owned(),
+                });
+            }
+        }
+    }
+    Ok(axum::Json(DeploymentServices {
+        deployment_uuid: d.deployment_uuid,
+        name: d.name,
+        status: d.status,
+        status_str: d.status.name().to_owned(),
+        services,
+        created_at: d.created_at,
+        updated_at: d.updated_at,
+    })
+    .into_response())
+}

@@ -261,3 +261,95 @@ async fn roll_up(
         other => other.map(|_| ()),
     }
 }
+
+/// Body of `PUT /monitoring`: the Kubernetes identifiers of what a driver deployed, which the
+/// telemetry probes use to find the deployment's pods.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MonitoringUpdate {
+    pub deployment_uuid: Uuid,
+    pub cluster_uuid: Uuid,
+    pub assignment_uuid: Uuid,
+    /// `{k8s_deployment_name, k8s_deployment_namespace, k8s_deployment_uuid, assignment_uuid, bundle_uuid}` each.
+    #[schema(value_type = Vec<Object>)]
+    pub k8s_params: Vec<serrano_model::JsonObject>,
+}
+
+/// Record what a driver deployed for a deployment on its cluster, at
+/// `/serrano/orchestrator/monitoring/{deployment_uuid}` as `{clusters: [...], <cluster_uuid>: [...]}`.
+#[utoipa::path(put, path = "/monitoring", tag = "Driver feedback", request_body = MonitoringUpdate,
+    responses((status = 201, body = serde_json::Value), (status = 404, body = serrano_service::ErrorBody)))]
+pub async fn put_monitoring(
+    State(state): State<AppState>,
+    ApiJson(update): ApiJson<MonitoringUpdate>,
+) -> Result<Response, ApiError> {
+    let id = update.deployment_uuid.to_string();
+    store::get_or_404(&state.store.deployments, &id, "deployment").await?;
+    let cluster = update.cluster_uuid.to_string();
+    let params = serde_json::Value::Array(
+        update
+            .k8s_params
+            .iter()
+            .cloned()
+            .map(serde_json::Value::Object)
+            .collect(),
+    );
+    let apply = |monitoring: &mut serde_json::Value| -> Result<(), ApiError> {
+        if !monitoring.is_object() {
+            *monitoring = serde_json::json!({"clusters": []});
+        }
+        let clusters = monitoring["clusters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if !clusters
+            .iter()
+            .any(|c| c.as_str() == Some(cluster.as_str()))
+        {
+            let mut clusters = clusters;
+            clusters.push(serde_json::Value::String(cluster.clone()));
+            monitoring["clusters"] = serde_json::Value::Array(clusters);
+        }
+        monitoring[cluster.as_str()] = params.clone();
+        Ok(())
+    };
+    let monitoring = match state.store.monitoring.get(&id).await.map_err(store_error)? {
+        Some(_) => {
+            store::update(
+                &state.store.monitoring,
+                &id,
+                None,
+                "monitoring entry",
+                apply,
+            )
+            .await?
+            .0
+        }
+        None => {
+            let mut fresh = serde_json::json!({"clusters": []});
+            apply(&mut fresh)?;
+            match state
+                .store
+                .monitoring
+                .create(&id, &fresh)
+                .await
+                .map_err(store_error)?
+            {
+                serrano_datastore::TypedCas::Written(_) => fresh,
+                // Another driver created it meanwhile: apply on top of theirs.
+                serrano_datastore::TypedCas::Conflict(_) => {
+                    store::update(
+                        &state.store.monitoring,
+                        &id,
+                        None,
+                        "monitoring entry",
+                        apply,
+                    )
+                    .await?
+                    .0
+                }
+            }
+        }
+    };
+    Ok((StatusCode::CREATED, axum::Json(monitoring)).into_response())
+}

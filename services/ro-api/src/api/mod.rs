@@ -2,7 +2,7 @@
 //! module per resource, handlers only decode, validate, call the store and encode.
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use utoipa::OpenApi;
 
 use crate::AppState;
@@ -34,6 +34,7 @@ pub fn routes() -> Router<AppState> {
             get(deployments::get).delete(deployments::delete),
         )
         .route("/deployments/logs/{uuid}", get(deployments::logs))
+        .route("/deployments/services/{uuid}", get(deployments::services))
         .route(
             "/storage_policies",
             get(storage_policies::list)
@@ -98,13 +99,14 @@ pub fn routes() -> Router<AppState> {
         .route("/bundles/watch/{assignment_uuid}", get(bundles::watch))
         .route("/bundles/{uuid}", get(bundles::get).delete(bundles::delete))
         .route("/logs", post(feedback::post_logs))
+        .route("/monitoring", put(feedback::put_monitoring))
 }
 
 #[derive(OpenApi)]
 #[openapi(
     paths(
         deployments::list, deployments::create, deployments::update, deployments::get, deployments::delete,
-        deployments::logs, deployments::watch,
+        deployments::logs, deployments::services, deployments::watch,
         storage_policies::list, storage_policies::create, storage_policies::update, storage_policies::get,
         storage_policies::delete,
         kernels::create_faas, kernels::list_faas, kernels::get, kernels::delete, kernels::create_kernel,
@@ -114,7 +116,7 @@ pub fn routes() -> Router<AppState> {
         assignments::list, assignments::create, assignments::update, assignments::get, assignments::get_in_cluster,
         assignments::delete, assignments::watch,
         bundles::list, bundles::create, bundles::update, bundles::get, bundles::delete, bundles::watch,
-        feedback::post_logs,
+        feedback::post_logs, feedback::put_monitoring,
     ),
     tags(
         (name = "Deployments", description = "Cloud-native application deployments (D6.7 4.2.3.2.3)"),
