@@ -66,8 +66,9 @@ pub struct AssignmentWrite {
     pub kind: AssignmentKind,
     pub cluster_uuid: Uuid,
     pub deployment_uuid: Uuid,
+    /// Left out on PUT: the stored list stays.
     #[serde(default)]
-    pub bundles: Vec<Uuid>,
+    pub bundles: Option<Vec<Uuid>>,
     #[serde(default)]
     pub status: Option<AssignmentStatus>,
     #[serde(default)]
@@ -87,7 +88,9 @@ pub struct BundleWrite {
     pub uuid: Option<Uuid>,
     #[serde(default)]
     pub assignment_uuid: Option<Uuid>,
-    pub description: serde_json::Value,
+    /// Required on POST; left out on PUT, the stored description stays.
+    #[serde(default)]
+    pub description: Option<serde_json::Value>,
     #[serde(default)]
     pub status: Option<BundleStatus>,
     #[serde(default)]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use serrano_datastore::{DatastoreConfig, KvStore, open_store};
-use serrano_service::{HttpConfig, Secret, ServiceShell, TlsFiles};
+use serrano_service::{HttpConfig, Secret, ServiceShell};
 
 pub mod api;
 pub mod feedback;
@@ -83,14 +83,7 @@ pub async fn run(
     }
     let kv = open_store(&config.datastore).await?;
     let app = router(kv, tokens, config.http.max_body_bytes);
-    let tls = match (&config.http.tls_cert, &config.http.tls_key) {
-        (Some(cert), Some(key)) => Some(TlsFiles {
-            cert: cert.clone(),
-            key: key.clone(),
-        }),
-        (None, None) => None,
-        _ => anyhow::bail!("TLS needs both http.tls_cert and http.tls_key"),
-    };
+    let tls = config.http.tls_files()?;
     tracing::info!(address = %listener.local_addr()?, tls = tls.is_some(), "ro-api listening");
     serrano_service::serve(app, listener, tls, shutdown).await?;
     Ok(())

@@ -13,7 +13,7 @@ use serrano_model::{Assignment, Bundle, Cluster, Deployment, KernelRequest, Stor
 use serrano_service::ApiError;
 
 /// How often an unconditional update is retried when another writer got in between.
-const MAX_UPDATE_ATTEMPTS: usize = 16;
+pub const MAX_UPDATE_ATTEMPTS: usize = 16;
 
 /// Typed access to every object family of the orchestrator.
 #[derive(Clone)]
@@ -139,6 +139,47 @@ where
     )))
 }
 
+/// Like [`update`] without a precondition, but creates the object from `initial()` when it
+/// does not exist; a concurrent create or update makes it retry on the fresh state.
+pub async fn upsert<T, F>(
+    store: &TypedStore<T>,
+    id: &str,
+    initial: impl Fn() -> T,
+    what: &str,
+    mut change: F,
+) -> Result<(T, Revision), ApiError>
+where
+    T: Serialize + DeserializeOwned + Send + Sync + Clone,
+    F: FnMut(&mut T) -> Result<(), ApiError>,
+{
+    for _ in 0..MAX_UPDATE_ATTEMPTS {
+        let current = store.get(id).await.map_err(store_error)?;
+        let (value, outcome) = match current {
+            None => {
+                let mut value = initial();
+                change(&mut value)?;
+                let outcome = store.create(id, &value).await.map_err(store_error)?;
+                (value, outcome)
+            }
+            Some(current) => {
+                let mut value = current.value;
+                change(&mut value)?;
+                let outcome = store
+                    .update(id, &value, current.mod_revision)
+                    .await
+                    .map_err(store_error)?;
+                (value, outcome)
+            }
+        };
+        if let TypedCas::Written(revision) = outcome {
+            return Ok((value, revision));
+        }
+    }
+    Err(ApiError::conflict(format!(
+        "{what} {id} is being updated concurrently; retry"
+    )))
+}
+
 /// Deletes `id` or answers 404; returns the last state.
 pub async fn delete_or_404<T>(store: &TypedStore<T>, id: &str, what: &str) -> Result<T, ApiError>
 where
@@ -171,12 +212,15 @@ where
     let listed = store.kv().list_prefix(&prefix).await.map_err(store_error)?;
     let mut objects = Vec::with_capacity(listed.kvs.len());
     for kv in listed.kvs {
-        let value = serde_json::from_slice(&kv.value).map_err(|err| {
-            store_error(StoreError::Corrupt {
-                key: kv.key.clone(),
-                message: err.to_string(),
-            })
-        })?;
+        // One record this build cannot read (written by another component or version) must not
+        // take the whole list down: it is skipped and named in the log.
+        let value = match serde_json::from_slice(&kv.value) {
+            Ok(value) => value,
+            Err(err) => {
+                tracing::warn!(key = %kv.key, error = %err, "skipping a stored object that does not decode");
+                continue;
+            }
+        };
         objects.push(Versioned {
             value,
             mod_revision: kv.mod_revision,

@@ -10,8 +10,12 @@ use http::{Method, Request, StatusCode, header};
 use serde_json::json;
 
 /// Every route with the method and a valid-looking body where it takes one.
+/// `every_documented_route_is_in_the_bad_input_list` keeps this list complete.
 fn routes() -> Vec<(Method, String, Option<serde_json::Value>)> {
     let id = "fdf45855-1299-47f1-8ea6-98be8d89030b";
+    let faas = json!({"request_uuid": id, "kernel_name": "kmeans", "data_description": {}});
+    let assignment =
+        json!({"kind": "Deployment", "cluster_uuid": id, "deployment_uuid": id, "uuid": id});
     vec![
         (Method::GET, "/deployments".into(), None),
         (
@@ -27,6 +31,7 @@ fn routes() -> Vec<(Method, String, Option<serde_json::Value>)> {
         (Method::GET, format!("/deployments/{id}"), None),
         (Method::DELETE, format!("/deployments/{id}"), None),
         (Method::GET, format!("/deployments/logs/{id}"), None),
+        (Method::GET, format!("/deployments/services/{id}"), None),
         (Method::GET, "/deployments/watch".into(), None),
         (Method::GET, "/storage_policies".into(), None),
         (
@@ -42,30 +47,113 @@ fn routes() -> Vec<(Method, String, Option<serde_json::Value>)> {
         (Method::GET, format!("/storage_policies/{id}"), None),
         (Method::DELETE, format!("/storage_policies/{id}"), None),
         (Method::GET, "/faas".into(), None),
-        (
-            Method::POST,
-            "/faas".into(),
-            Some(json!({"request_uuid": id, "kernel_name": "kmeans", "data_description": {}})),
-        ),
+        (Method::POST, "/faas".into(), Some(faas.clone())),
         (Method::GET, format!("/faas/{id}"), None),
+        (Method::DELETE, format!("/faas/{id}"), None),
         (Method::GET, "/kernel".into(), None),
+        (Method::POST, "/kernel".into(), Some(faas.clone())),
+        (Method::GET, format!("/kernel/{id}"), None),
+        (Method::DELETE, format!("/kernel/{id}"), None),
+        (Method::GET, "/kernels".into(), None),
+        (Method::POST, "/kernels".into(), Some(faas)),
+        (Method::GET, format!("/kernels/{id}"), None),
+        (Method::DELETE, format!("/kernels/{id}"), None),
         (Method::GET, "/clusters".into(), None),
         (
             Method::POST,
             "/clusters".into(),
             Some(json!({"cluster_uuid": id, "type": "k8s", "info": {}})),
         ),
+        (
+            Method::PUT,
+            "/clusters".into(),
+            Some(json!({"cluster_uuid": id, "type": "k8s", "info": {}})),
+        ),
         (Method::GET, format!("/clusters/{id}"), None),
+        (Method::DELETE, format!("/clusters/{id}"), None),
         (Method::GET, format!("/clusters/health/{id}"), None),
         (Method::PUT, format!("/clusters/health/{id}"), None),
+        (Method::POST, format!("/clusters/health/{id}"), None),
         (Method::GET, "/clusters/watch".into(), None),
         (Method::GET, "/assignments".into(), None),
+        (
+            Method::POST,
+            "/assignments".into(),
+            Some(assignment.clone()),
+        ),
+        (Method::PUT, "/assignments".into(), Some(assignment)),
         (Method::GET, format!("/assignments/{id}"), None),
+        (Method::DELETE, format!("/assignments/{id}"), None),
+        (
+            Method::GET,
+            format!("/assignments/{id}/assignment/{id}"),
+            None,
+        ),
+        (Method::GET, format!("/assignments/{id}/{id}"), None),
         (Method::GET, format!("/assignments/watch/{id}"), None),
         (Method::GET, "/bundles".into(), None),
+        (
+            Method::POST,
+            "/bundles".into(),
+            Some(json!({"description": {}})),
+        ),
+        (Method::PUT, "/bundles".into(), Some(json!({"uuid": id}))),
         (Method::GET, format!("/bundles/{id}"), None),
+        (Method::DELETE, format!("/bundles/{id}"), None),
+        (Method::GET, format!("/bundles/watch/{id}"), None),
         (Method::POST, "/logs".into(), Some(json!({"logs": []}))),
+        (
+            Method::PUT,
+            "/monitoring".into(),
+            Some(
+                json!({"deployment_uuid": id, "cluster_uuid": id, "assignment_uuid": id, "k8s_params": []}),
+            ),
+        ),
     ]
+}
+
+#[test]
+fn every_documented_route_is_in_the_bad_input_list() {
+    let listed: Vec<(String, String)> = routes()
+        .into_iter()
+        .map(|(method, path, _)| {
+            (
+                method.to_string(),
+                path.replace("fdf45855-1299-47f1-8ea6-98be8d89030b", "{}"),
+            )
+        })
+        .collect();
+    let document = serrano_ro_api::openapi();
+    for (path, item) in &document.paths.paths {
+        let path = path.strip_prefix("/api/v1/orchestrator").unwrap();
+        let mut normalised = String::new();
+        let mut in_param = false;
+        for c in path.chars() {
+            match c {
+                '{' => {
+                    in_param = true;
+                    normalised.push_str("{}");
+                }
+                '}' => in_param = false,
+                _ if in_param => {}
+                _ => normalised.push(c),
+            }
+        }
+        let methods = [
+            ("GET", item.get.is_some()),
+            ("POST", item.post.is_some()),
+            ("PUT", item.put.is_some()),
+            ("DELETE", item.delete.is_some()),
+        ];
+        for (method, present) in methods {
+            if present {
+                assert!(
+                    listed.contains(&(method.to_owned(), normalised.clone())),
+                    "{method} {normalised} is documented but not in routes()"
+                );
+            }
+        }
+    }
 }
 
 #[tokio::test]
@@ -250,7 +338,6 @@ async fn malformed_uuids_answer_400_and_unknown_ids_404() {
     for (path, body) in [
         ("/deployments", json!({"deployment_uuid": unknown})),
         ("/storage_policies", json!({"policy_uuid": unknown})),
-        ("/clusters", json!({"cluster_uuid": unknown, "type": "hpc"})),
     ] {
         let answer = api.call(Method::PUT, path, Some(body)).await;
         assert_eq!(answer.status, StatusCode::NOT_FOUND, "PUT {path}");

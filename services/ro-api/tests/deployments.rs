@@ -309,3 +309,35 @@ async fn readme_examples_are_accepted() {
     let yaml = std::fs::read_to_string(root.join("app.yaml")).unwrap();
     assert_eq!(serrano_ro_api::validate::kubernetes_yaml(&yaml).unwrap(), 2);
 }
+
+#[tokio::test]
+async fn delete_marks_terminated_first_so_a_retry_finishes_the_job() {
+    let api = Api::new();
+    let uuid = api.create_deployment().await;
+    let key = format!("/serrano/orchestrator/deployments/deployment/{uuid}");
+    // A delete that stopped after marking (e.g. the datastore went away) leaves a TERMINATED
+    // deployment; the retried DELETE removes it.
+    let mut stored = api.stored(&key).await.unwrap();
+    stored["status"] = json!(9);
+    api.kv
+        .put(&key, serde_json::to_vec(&stored).unwrap(), 0)
+        .await
+        .unwrap();
+    let updated = api
+        .call(
+            Method::PUT,
+            "/deployments",
+            Some(json!({"deployment_uuid": uuid})),
+        )
+        .await;
+    assert_eq!(
+        updated.status,
+        StatusCode::CONFLICT,
+        "a terminated deployment cannot be re-optimised"
+    );
+    let deleted = api
+        .call(Method::DELETE, &format!("/deployments/{uuid}"), None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK);
+    assert!(api.stored(&key).await.is_none());
+}

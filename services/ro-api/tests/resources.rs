@@ -469,3 +469,137 @@ async fn services_and_monitoring_describe_what_drivers_deployed() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn put_registers_an_unknown_cluster_as_the_original_driver_does() {
+    let api = Api::new();
+    let body = json!({"cluster_uuid": HPC, "type": "hpc", "info": {"name": "excess", "scheduler": "slurm"}});
+    let conditional = api
+        .call_with(
+            Method::PUT,
+            "/clusters",
+            Some(body.clone()),
+            &[("if-match", "\"5\"")],
+        )
+        .await;
+    assert_eq!(
+        conditional.status,
+        StatusCode::NOT_FOUND,
+        "a precondition on a missing cluster cannot hold"
+    );
+    let answer = api.call(Method::PUT, "/clusters", Some(body)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+    let stored = api
+        .stored(&format!("/serrano/orchestrator/clusters/cluster/{HPC}"))
+        .await
+        .unwrap();
+    assert_eq!(stored["info"]["scheduler"], "slurm");
+    let active = api.call(Method::GET, "/clusters?active=1m", None).await;
+    assert_eq!(active.body["clusters"][0]["cluster_uuid"], HPC);
+}
+
+#[tokio::test]
+async fn assignment_status_updates_keep_the_bundle_list() {
+    let api = Api::new();
+    api.register_cluster(CLUSTER, "k8s").await;
+    let deployment = api.create_deployment().await;
+    let bundle = "8d7c2128-1a97-4b13-bd42-69abf817ab7e";
+    let created = api
+        .call(
+            Method::POST,
+            "/assignments",
+            Some(json!({"kind": "Deployment", "cluster_uuid": CLUSTER, "deployment_uuid": deployment, "bundles": [bundle]})),
+        )
+        .await;
+    let uuid = created.body["uuid"].as_str().unwrap().to_owned();
+    let key = format!("/serrano/orchestrator/assignments/{CLUSTER}/assignment/{uuid}");
+    assert_eq!(
+        api.stored(&key).await.unwrap()["updated_by"],
+        "Orchestration.Manager"
+    );
+    let update = api
+        .call(
+            Method::PUT,
+            "/assignments",
+            Some(json!({"uuid": uuid, "kind": "Deployment", "cluster_uuid": CLUSTER, "deployment_uuid": deployment, "status": 2})),
+        )
+        .await;
+    assert_eq!(update.status, StatusCode::OK);
+    let stored = api.stored(&key).await.unwrap();
+    assert_eq!(stored["bundles"], json!([bundle]));
+    assert_eq!(stored["status"], 2);
+    // The original driver's path without the `assignment/` segment finds it too.
+    let alias = api
+        .call(Method::GET, &format!("/assignments/{CLUSTER}/{uuid}"), None)
+        .await;
+    assert_eq!(alias.body, stored);
+}
+
+#[tokio::test]
+async fn deleting_a_policy_that_exists_in_the_gateway_marks_it_terminated() {
+    let api = Api::new();
+    let uuid = api
+        .call(
+            Method::POST,
+            "/storage_policies",
+            Some(json!({"name": "p", "policy_parameters": {}})),
+        )
+        .await
+        .body["policy_uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The manager recorded the gateway's id.
+    let key = format!("/serrano/orchestrator/storage_policies/policy/{uuid}");
+    let mut stored = api.stored(&key).await.unwrap();
+    stored["cc_policy_id"] = json!(6318801792532480_u64);
+    stored["status"] = json!(5);
+    api.kv
+        .put(&key, serde_json::to_vec(&stored).unwrap(), 0)
+        .await
+        .unwrap();
+
+    let answer = api
+        .call(Method::DELETE, &format!("/storage_policies/{uuid}"), None)
+        .await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED);
+    let stored = api
+        .stored(&key)
+        .await
+        .expect("kept until the gateway policy is gone");
+    assert_eq!(stored["status"], 8);
+    assert_eq!(
+        stored["logs"].as_array().unwrap().last().unwrap()["event"],
+        "Storage Policy deletion requested."
+    );
+}
+
+#[tokio::test]
+async fn the_user_token_is_never_echoed() {
+    let api = Api::new();
+    let created = api
+        .call(
+            Method::POST,
+            "/deployments",
+            Some(json!({"deployment_description": common::APP_YAML, "user_token": "owner-secret-123"})),
+        )
+        .await;
+    let uuid = created.body["deployment_uuid"].as_str().unwrap().to_owned();
+    let stored = api
+        .stored(&format!(
+            "/serrano/orchestrator/deployments/deployment/{uuid}"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        stored["user_token"], "owner-secret-123",
+        "drivers read it from the datastore"
+    );
+    for path in [format!("/deployments/{uuid}"), "/deployments".to_owned()] {
+        let answer = api.call(Method::GET, &path, None).await;
+        assert!(
+            !answer.body.to_string().contains("owner-secret-123"),
+            "{path} leaks the token"
+        );
+    }
+}

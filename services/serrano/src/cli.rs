@@ -26,7 +26,7 @@ pub struct Global {
     #[arg(
         long,
         global = true,
-        env = "SERRANO_RO_API_URL",
+        env = "SERRANO_URL",
         default_value = "http://127.0.0.1:7102"
     )]
     pub url: String,

@@ -208,7 +208,30 @@ async fn policies(client: &RoClient, out: Output, command: PolicyCommand) -> any
             let value: serde_json::Value = client
                 .get_json(&format!("/storage_policies/{uuid}"))
                 .await?;
-            json(&value["storage_policies"][0])
+            let policy = &value["storage_policies"][0];
+            if out == Output::Json {
+                return json(policy);
+            }
+            let policy: serrano_model::StoragePolicy = serde_json::from_value(policy.clone())?;
+            table::print(
+                &[
+                    "UUID",
+                    "NAME",
+                    "STATUS",
+                    "DECISION",
+                    "GATEWAY ID",
+                    "UPDATED",
+                ],
+                &[vec![
+                    policy.policy_uuid.to_string(),
+                    policy.name.clone(),
+                    policy.status.name().to_owned(),
+                    serde_json::to_string(&policy.decision)?,
+                    policy.cc_policy_id.to_string(),
+                    table::time(policy.updated_at),
+                ]],
+            );
+            Ok(())
         }
         PolicyCommand::Delete { uuid } => {
             let value: serde_json::Value = client
@@ -249,8 +272,20 @@ async fn clusters(client: &RoClient, out: Output, command: ClusterCommand) -> an
             Ok(())
         }
         ClusterCommand::Get { uuid } => {
-            let value: serde_json::Value = client.get_json(&format!("/clusters/{uuid}")).await?;
-            json(&value)
+            let cluster: serrano_model::Cluster =
+                client.get_json(&format!("/clusters/{uuid}")).await?;
+            if out == Output::Json {
+                return json(&cluster);
+            }
+            table::print(
+                &["UUID", "TYPE", "INFO"],
+                &[vec![
+                    cluster.cluster_uuid.to_string(),
+                    format!("{:?}", cluster.cluster_type).to_lowercase(),
+                    serde_json::to_string(&cluster.info)?,
+                ]],
+            );
+            Ok(())
         }
         ClusterCommand::Watch { revision } => watch(client, out, "/clusters/watch", revision).await,
     }
@@ -281,7 +316,25 @@ async fn faas(client: &RoClient, out: Output, command: FaasCommand) -> anyhow::R
         }
         FaasCommand::Get { uuid } => {
             let value: serde_json::Value = client.get_json(&format!("/faas/{uuid}")).await?;
-            json(&value)
+            if out == Output::Json {
+                return json(&value);
+            }
+            let text = |key: &str| match &value[key] {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => "-".to_owned(),
+                other => other.to_string(),
+            };
+            table::print(
+                &["REQUEST", "KERNEL", "STATUS", "CLUSTER", "UPDATED"],
+                &[vec![
+                    text("request_uuid"),
+                    text("kernel_name"),
+                    text("status_str"),
+                    text("cluster_uuid"),
+                    table::time(value["updated_at"].as_i64().unwrap_or(0)),
+                ]],
+            );
+            Ok(())
         }
     }
 }

@@ -6,16 +6,18 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use rand::RngCore;
 use serrano_datastore::{Backend, DatastoreConfig, open_store};
-use serrano_service::{Secret, TlsFiles};
+use serrano_service::Secret;
 
 /// Reads `DIR/admin.token`, or writes a new random one (owner-readable only).
 pub fn admin_token(data_dir: &Path) -> anyhow::Result<String> {
     let path = data_dir.join("admin.token");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        let token = text.trim().to_owned();
-        if !token.is_empty() {
-            return Ok(token);
-        }
+    match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_owned()),
+        // Missing or empty: make one. Any other failure (permissions, I/O) must not replace a
+        // token that clients already hold.
+        Ok(_) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
     }
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
@@ -69,13 +71,7 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(ro_config.http.bind)
         .await
         .with_context(|| format!("binding ro-api to {}", ro_config.http.bind))?;
-    let tls = match (&ro_config.http.tls_cert, &ro_config.http.tls_key) {
-        (Some(cert), Some(key)) => Some(TlsFiles {
-            cert: cert.clone(),
-            key: key.clone(),
-        }),
-        _ => None,
-    };
+    let tls = ro_config.http.tls_files()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let address = listener.local_addr()?;
 

@@ -98,9 +98,10 @@ pub async fn create(
         kind: write.kind,
         cluster_uuid: write.cluster_uuid,
         deployment_uuid: write.deployment_uuid,
-        bundles: write.bundles,
+        bundles: write.bundles.unwrap_or_default(),
         status: write.status.unwrap_or(AssignmentStatus::Created),
-        updated_by: write.updated_by.unwrap_or(UpdatedBy::Api),
+        // This route is the Orchestration Manager's, and drivers act on its writes only.
+        updated_by: write.updated_by.unwrap_or(UpdatedBy::Manager),
         logs: vec![LogEntry {
             timestamp: now,
             event: write
@@ -144,11 +145,13 @@ pub async fn update(
                 "deployment_uuid and kind of an assignment cannot change",
             ));
         }
-        a.bundles.clone_from(&write.bundles);
+        if let Some(bundles) = &write.bundles {
+            a.bundles.clone_from(bundles);
+        }
         if let Some(status) = write.status {
             a.status = status;
         }
-        a.updated_by = write.updated_by.unwrap_or(UpdatedBy::Api);
+        a.updated_by = write.updated_by.unwrap_or(UpdatedBy::Manager);
         a.updated_at = unix_now();
         if let Some(event) = &write.event {
             a.logs.push(LogEntry {

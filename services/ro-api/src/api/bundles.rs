@@ -48,13 +48,16 @@ pub async fn create(
     ApiJson(write): ApiJson<BundleWrite>,
 ) -> Result<Response, ApiError> {
     let uuid = write.uuid.unwrap_or_else(Uuid::new_v4);
+    let description = write
+        .description
+        .ok_or_else(|| ApiError::validation("description: missing"))?;
     let now = unix_now();
     let bundle = Bundle {
         uuid,
         assignment_uuid: write.assignment_uuid,
-        description: write.description,
+        description,
         status: write.status.unwrap_or(BundleStatus::Created),
-        updated_by: write.updated_by.unwrap_or(UpdatedBy::Api),
+        updated_by: write.updated_by.unwrap_or(UpdatedBy::Manager),
         logs: vec![LogEntry {
             timestamp: now,
             event: write.event.unwrap_or_else(|| "Bundle created.".to_owned()),
@@ -90,14 +93,16 @@ pub async fn update(
         expected,
         WHAT,
         |b| {
-            b.description.clone_from(&write.description);
+            if let Some(description) = &write.description {
+                b.description.clone_from(description);
+            }
             if write.assignment_uuid.is_some() {
                 b.assignment_uuid = write.assignment_uuid;
             }
             if let Some(status) = write.status {
                 b.status = status;
             }
-            b.updated_by = write.updated_by.unwrap_or(UpdatedBy::Api);
+            b.updated_by = write.updated_by.unwrap_or(UpdatedBy::Manager);
             b.updated_at = unix_now();
             if let Some(event) = &write.event {
                 b.logs.push(LogEntry {

@@ -77,8 +77,9 @@ pub async fn register(
     ApiJson(cluster): ApiJson<Cluster>,
 ) -> Result<Response, ApiError> {
     let uuid = cluster.cluster_uuid;
-    let revision = store::create(&state.store.clusters, &uuid.to_string(), &cluster, WHAT).await?;
+    // Heartbeat first: if the create then fails, a retried registration still succeeds.
     heartbeat(&state, &uuid, unix_now()).await?;
+    let revision = store::create(&state.store.clusters, &uuid.to_string(), &cluster, WHAT).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(ClusterWritten {
@@ -89,7 +90,9 @@ pub async fn register(
         .into_response())
 }
 
-/// Update a registered cluster's type and resource summary.
+/// Update a cluster's type and resource summary. Without `If-Match` it also registers a cluster
+/// that is not known yet: the original Kubernetes driver registers itself with this PUT at boot.
+/// Counts as a heartbeat.
 #[utoipa::path(put, path = "/clusters", tag = "Clusters", request_body = Cluster,
     params(("If-Match" = Option<String>, Header, description = "revision the update is based on")),
     responses((status = 200, body = ClusterWritten), (status = 404, body = serrano_service::ErrorBody),
@@ -101,17 +104,25 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     let expected = expected_revision(&headers, None)?;
     let uuid = cluster.cluster_uuid;
-    let (_, revision) = store::update(
-        &state.store.clusters,
-        &uuid.to_string(),
-        expected,
-        WHAT,
-        |stored| {
-            stored.clone_from(&cluster);
-            Ok(())
-        },
-    )
-    .await?;
+    let id = uuid.to_string();
+    let replace = |stored: &mut Cluster| {
+        stored.clone_from(&cluster);
+        Ok(())
+    };
+    let (_, revision) = match expected {
+        Some(_) => store::update(&state.store.clusters, &id, expected, WHAT, replace).await?,
+        None => {
+            store::upsert(
+                &state.store.clusters,
+                &id,
+                || cluster.clone(),
+                WHAT,
+                replace,
+            )
+            .await?
+        }
+    };
+    heartbeat(&state, &uuid, unix_now()).await?;
     Ok(axum::Json(ClusterWritten {
         cluster_uuid: uuid,
         revision,

@@ -14,10 +14,19 @@ use super::common::{
     WatchParams, expected_revision, watch_response, with_etag, with_list_revision,
 };
 use crate::AppState;
+use serrano_datastore::TypedCas;
+
 use crate::store::{self, store_error};
 use crate::validate;
 
 const WHAT: &str = "deployment";
+
+/// The application owner's token is handed to drivers through the datastore, never echoed by
+/// the API.
+fn redacted(mut deployment: Deployment) -> Deployment {
+    deployment.user_token.clear();
+    deployment
+}
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct DeploymentWritten {
@@ -135,7 +144,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(with_list_revision(
         revision,
         DeploymentList {
-            deployments: deployments.into_iter().map(|d| d.value).collect(),
+            deployments: deployments.into_iter().map(|d| redacted(d.value)).collect(),
         },
     ))
 }
@@ -152,7 +161,7 @@ pub async fn get(
     Ok(with_etag(
         found.mod_revision,
         DeploymentList {
-            deployments: vec![found.value],
+            deployments: vec![redacted(found.value)],
         },
     ))
 }
@@ -181,18 +190,64 @@ pub async fn logs(
     .into_response())
 }
 
-/// Terminate a deployment: its assignments are removed first (each cluster's driver sees the
-/// delete on its prefix and tears its part down), then its bundles, its monitoring entry and the
-/// deployment itself.
+/// Terminate a deployment, in an order that a failure or a concurrent writer cannot leave
+/// half done: the deployment is first marked TERMINATED (at the revision read), then its
+/// assignments are removed (each cluster's driver sees the delete on its prefix and tears its part
+/// down), then its bundles and monitoring entry, and last the deployment itself, only if nobody
+/// wrote it since it was marked. Otherwise the cascade runs again; a retried DELETE finishes it.
 #[utoipa::path(delete, path = "/deployments/{uuid}", tag = "Deployments",
     params(("uuid" = Uuid, Path)),
-    responses((status = 200, body = DeploymentWritten), (status = 404, body = serrano_service::ErrorBody)))]
+    responses((status = 200, body = DeploymentWritten), (status = 404, body = serrano_service::ErrorBody),
+        (status = 503, body = serrano_service::ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
     ApiPath(uuid): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
     let id = uuid.to_string();
-    let found = store::get_or_404(&state.store.deployments, &id, WHAT).await?;
+    let deployments = &state.store.deployments;
+    for _ in 0..store::MAX_UPDATE_ATTEMPTS {
+        let found = store::get_or_404(deployments, &id, WHAT).await?;
+        let marked = if found.value.status == DeploymentStatus::Terminated {
+            found.mod_revision
+        } else {
+            let mut terminated = found.value.clone();
+            terminated.status = DeploymentStatus::Terminated;
+            terminated.updated_by = serrano_model::UpdatedBy::Api;
+            terminated.push_log("Deployment termination requested.");
+            match deployments
+                .update(&id, &terminated, found.mod_revision)
+                .await
+                .map_err(store_error)?
+            {
+                TypedCas::Written(revision) => revision,
+                TypedCas::Conflict(_) => continue,
+            }
+        };
+        remove_dependents(&state, uuid).await?;
+        match deployments
+            .compare_and_delete(&id, marked)
+            .await
+            .map_err(store_error)?
+        {
+            TypedCas::Written(_) | TypedCas::Conflict(None) => {
+                return Ok(axum::Json(DeploymentWritten {
+                    deployment_uuid: uuid,
+                    revision: marked,
+                })
+                .into_response());
+            }
+            // Written meanwhile (e.g. the manager added an assignment): clean up again.
+            TypedCas::Conflict(Some(_)) => continue,
+        }
+    }
+    Err(ApiError::conflict(format!(
+        "deployment {uuid} keeps changing; retry the delete"
+    )))
+}
+
+/// Removes a deployment's assignments (first: they are what drivers act on), their bundles and
+/// the monitoring entry. Every step is idempotent.
+async fn remove_dependents(state: &AppState, uuid: Uuid) -> Result<(), ApiError> {
     let assignments = state.store.assignments.list().await.map_err(store_error)?;
     for assignment in assignments
         .iter()
@@ -217,20 +272,10 @@ pub async fn delete(
     state
         .store
         .monitoring
-        .delete(&id)
+        .delete(&uuid.to_string())
         .await
         .map_err(store_error)?;
-    state
-        .store
-        .deployments
-        .delete(&id)
-        .await
-        .map_err(store_error)?;
-    Ok(axum::Json(DeploymentWritten {
-        deployment_uuid: uuid,
-        revision: found.mod_revision,
-    })
-    .into_response())
+    Ok(())
 }
 
 /// Stream changes of deployment objects (NDJSON, one `WatchLine` per change).

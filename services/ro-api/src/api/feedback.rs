@@ -94,8 +94,10 @@ fn check(index: usize, report: &StatusReport) -> Result<Checked, ApiError> {
     })
 }
 
-/// Apply driver status reports. Every report is checked (status integers, objects exist)
-/// before the first is applied, so a bad batch changes nothing.
+/// Apply driver status reports. Every report is checked first (status integers, objects
+/// exist), so an invalid batch changes nothing. Each report is then applied atomically to its
+/// object; an object deleted in between is skipped (`applied` counts the rest), and a datastore
+/// failure midway answers 503 with the earlier reports applied, so a driver resends the batch.
 #[utoipa::path(post, path = "/logs", tag = "Driver feedback", request_body = StatusReports,
     responses((status = 201, body = ReportsApplied), (status = 400, body = serrano_service::ErrorBody),
         (status = 404, body = serrano_service::ErrorBody)))]
@@ -148,20 +150,21 @@ pub async fn post_logs(
         }
         checked.push((id, status));
     }
+    let mut applied = 0;
     for ((id, status), report) in checked.into_iter().zip(&body.logs) {
         let entry = LogEntry {
             timestamp: report.timestamp.unwrap_or_else(unix_now),
             event: report.event.clone(),
         };
-        apply(&state, &id, status, entry).await?;
+        match apply(&state, &id, status, entry).await {
+            Ok(()) => applied += 1,
+            Err(err) if err.status == StatusCode::NOT_FOUND => {
+                tracing::info!(key = %id, "status report for an object deleted meanwhile: skipped");
+            }
+            Err(err) => return Err(err),
+        }
     }
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(ReportsApplied {
-            applied: body.logs.len(),
-        }),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, axum::Json(ReportsApplied { applied })).into_response())
 }
 
 async fn apply(
@@ -313,43 +316,13 @@ pub async fn put_monitoring(
         monitoring[cluster.as_str()] = params.clone();
         Ok(())
     };
-    let monitoring = match state.store.monitoring.get(&id).await.map_err(store_error)? {
-        Some(_) => {
-            store::update(
-                &state.store.monitoring,
-                &id,
-                None,
-                "monitoring entry",
-                apply,
-            )
-            .await?
-            .0
-        }
-        None => {
-            let mut fresh = serde_json::json!({"clusters": []});
-            apply(&mut fresh)?;
-            match state
-                .store
-                .monitoring
-                .create(&id, &fresh)
-                .await
-                .map_err(store_error)?
-            {
-                serrano_datastore::TypedCas::Written(_) => fresh,
-                // Another driver created it meanwhile: apply on top of theirs.
-                serrano_datastore::TypedCas::Conflict(_) => {
-                    store::update(
-                        &state.store.monitoring,
-                        &id,
-                        None,
-                        "monitoring entry",
-                        apply,
-                    )
-                    .await?
-                    .0
-                }
-            }
-        }
-    };
+    let (monitoring, _) = store::upsert(
+        &state.store.monitoring,
+        &id,
+        || serde_json::json!({"clusters": []}),
+        "monitoring entry",
+        apply,
+    )
+    .await?;
     Ok((StatusCode::CREATED, axum::Json(monitoring)).into_response())
 }

@@ -18,6 +18,8 @@ const WHAT: &str = "kernel request";
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct KernelWritten {
     pub request_uuid: Uuid,
+    /// The same id under the name the original `/kernels` answered with.
+    pub uuid: Uuid,
     pub revision: i64,
 }
 
@@ -81,6 +83,7 @@ async fn submit(
         StatusCode::CREATED,
         axum::Json(KernelWritten {
             request_uuid,
+            uuid: request_uuid,
             revision,
         }),
     )
@@ -192,6 +195,7 @@ pub async fn delete(
     store::delete_or_404(&state.store.kernels, &id, WHAT).await?;
     Ok(axum::Json(KernelWritten {
         request_uuid: uuid,
+        uuid,
         revision: found.mod_revision,
     })
     .into_response())

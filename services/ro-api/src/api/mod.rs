@@ -86,6 +86,11 @@ pub fn routes() -> Router<AppState> {
             "/assignments/{uuid}",
             get(assignments::get).delete(assignments::delete),
         )
+        // The original driver asked for `{cluster}/{assignment}` without the `assignment/` segment.
+        .route(
+            "/assignments/{cluster_uuid}/{uuid}",
+            get(assignments::get_in_cluster),
+        )
         .route(
             "/assignments/{cluster_uuid}/assignment/{uuid}",
             get(assignments::get_in_cluster),

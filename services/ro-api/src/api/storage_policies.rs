@@ -136,20 +136,61 @@ pub async fn get(
     ))
 }
 
-/// Delete a storage policy. Removing it from the storage gateway is the Orchestration Manager's
-/// job once the gateway exists (the original API called the gateway inline).
+/// Delete a storage policy. One that never reached the storage gateway (`cc_policy_id` 0) is
+/// removed at once (200). One that exists in the gateway is marked TERMINATED (202): the
+/// Orchestration Manager deletes it from the gateway, then removes the object, so the gateway's
+/// policy is never orphaned.
 #[utoipa::path(delete, path = "/storage_policies/{uuid}", tag = "Storage Policies", params(("uuid" = Uuid, Path)),
-    responses((status = 200, body = PolicyWritten), (status = 404, body = serrano_service::ErrorBody)))]
+    responses((status = 200, body = PolicyWritten), (status = 202, body = PolicyWritten),
+        (status = 404, body = serrano_service::ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
     ApiPath(uuid): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
     let id = uuid.to_string();
     let found = store::get_or_404(&state.store.storage_policies, &id, WHAT).await?;
-    store::delete_or_404(&state.store.storage_policies, &id, WHAT).await?;
-    Ok(axum::Json(PolicyWritten {
-        policy_uuid: uuid,
-        revision: found.mod_revision,
-    })
-    .into_response())
+    if found.value.cc_policy_id == 0 {
+        return match state
+            .store
+            .storage_policies
+            .compare_and_delete(&id, found.mod_revision)
+            .await
+            .map_err(crate::store::store_error)?
+        {
+            serrano_datastore::TypedCas::Written(revision) => Ok(axum::Json(PolicyWritten {
+                policy_uuid: uuid,
+                revision,
+            })
+            .into_response()),
+            serrano_datastore::TypedCas::Conflict(None) => {
+                Err(ApiError::not_found(format!("{WHAT} {uuid} not found")))
+            }
+            serrano_datastore::TypedCas::Conflict(Some(_)) => Err(ApiError::conflict(format!(
+                "{WHAT} {uuid} changed while being deleted; retry"
+            ))),
+        };
+    }
+    let (_, revision) = store::update(
+        &state.store.storage_policies,
+        &id,
+        Some(found.mod_revision),
+        WHAT,
+        |p| {
+            p.status = PolicyStatus::Terminated;
+            p.updated_by = UpdatedBy::Api;
+            let entry = serrano_model::LogEntry::now("Storage Policy deletion requested.");
+            p.updated_at = entry.timestamp;
+            p.logs.push(entry);
+            Ok(())
+        },
+    )
+    .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(PolicyWritten {
+            policy_uuid: uuid,
+            revision,
+        }),
+    )
+        .into_response())
 }
