@@ -603,3 +603,43 @@ async fn the_user_token_is_never_echoed() {
         );
     }
 }
+
+#[tokio::test]
+async fn deleting_a_kernel_request_removes_its_assignment() {
+    let api = Api::new();
+    api.register_cluster(CLUSTER, "k8s").await;
+    let request = "1465c479-03d7-4123-8329-fac9fa580256";
+    api.call(
+        Method::POST,
+        "/faas",
+        Some(json!({"request_uuid": request, "kernel_name": "kmeans", "data_description": {}})),
+    )
+    .await;
+    let assignment = api
+        .call(
+            Method::POST,
+            "/assignments",
+            Some(json!({"kind": "FaaS", "cluster_uuid": CLUSTER, "deployment_uuid": request})),
+        )
+        .await
+        .body["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deleted = api
+        .call(Method::DELETE, &format!("/faas/{request}"), None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK);
+    assert!(
+        api.stored(&format!(
+            "/serrano/orchestrator/assignments/{CLUSTER}/assignment/{assignment}"
+        ))
+        .await
+        .is_none()
+    );
+    assert!(
+        api.stored(&format!("/serrano/orchestrator/kernels/kernel/{request}"))
+            .await
+            .is_none()
+    );
+}

@@ -245,9 +245,9 @@ pub async fn delete(
     )))
 }
 
-/// Removes a deployment's assignments (first: they are what drivers act on), their bundles and
-/// the monitoring entry. Every step is idempotent.
-async fn remove_dependents(state: &AppState, uuid: Uuid) -> Result<(), ApiError> {
+/// Removes the assignments of a deployment or kernel request (first: they are what drivers act
+/// on), their bundles and the monitoring entry. Every step is idempotent.
+pub(crate) async fn remove_dependents(state: &AppState, uuid: Uuid) -> Result<(), ApiError> {
     let assignments = state.store.assignments.list().await.map_err(store_error)?;
     for assignment in assignments
         .iter()

@@ -183,7 +183,7 @@ pub async fn get(
     ))
 }
 
-/// Removes a kernel request from the datastore.
+/// Cancels a kernel request: removes its assignment and bundles, then the request.
 #[utoipa::path(delete, path = "/faas/{uuid}", tag = "Kernels", params(("uuid" = Uuid, Path)),
     responses((status = 200, body = KernelWritten), (status = 404, body = serrano_service::ErrorBody)))]
 pub async fn delete(
@@ -192,6 +192,8 @@ pub async fn delete(
 ) -> Result<Response, ApiError> {
     let id = uuid.to_string();
     let found = store::get_or_404(&state.store.kernels, &id, WHAT).await?;
+    // Its assignment goes first, so the driver stops the execution.
+    super::deployments::remove_dependents(&state, uuid).await?;
     store::delete_or_404(&state.store.kernels, &id, WHAT).await?;
     Ok(axum::Json(KernelWritten {
         request_uuid: uuid,
