@@ -38,6 +38,12 @@ pub enum ConfigError {
         #[source]
         source: Box<toml::de::Error>,
     },
+    /// A service started on its own has no bearer token to accept.
+    #[error("no bearer token configured: set {prefix}HTTP_TOKENS or {prefix}HTTP_TOKEN_FILE")]
+    NoTokens {
+        /// The service's variable prefix, e.g. `SERRANO_RO_API_`.
+        prefix: String,
+    },
     /// An environment variable with the service prefix names no configuration key.
     #[error("unknown configuration variable {var}: no such key")]
     UnknownKey {
@@ -338,6 +344,18 @@ impl HttpConfig {
                     .filter(|line| !line.is_empty() && !line.starts_with('#'))
                     .map(Secret::new),
             );
+        }
+        Ok(tokens)
+    }
+
+    /// [`all_tokens`](Self::all_tokens), refusing an empty list: a service running on its own
+    /// without a token would answer 401 to everybody.
+    pub fn required_tokens(&self, service: &str) -> Result<Vec<Secret>, ConfigError> {
+        let tokens = self.all_tokens()?;
+        if tokens.is_empty() {
+            return Err(ConfigError::NoTokens {
+                prefix: env_prefix(service),
+            });
         }
         Ok(tokens)
     }

@@ -253,3 +253,16 @@ fn tls_files_need_both_halves() {
     let files = config.tls_files().unwrap().unwrap();
     assert_eq!(files.key, PathBuf::from("/k.pem"));
 }
+
+#[test]
+fn a_service_without_tokens_is_refused_with_the_variables_to_set() {
+    let config = serrano_service::HttpConfig::with_port(7102);
+    let err = config.required_tokens("ro-api").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no bearer token configured: set SERRANO_RO_API_HTTP_TOKENS or SERRANO_RO_API_HTTP_TOKEN_FILE"
+    );
+    let mut with_token = config.clone();
+    with_token.tokens = vec![serrano_service::Secret::new("t")];
+    assert_eq!(with_token.required_tokens("ro-api").unwrap().len(), 1);
+}

@@ -75,12 +75,7 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let tokens = config.http.all_tokens()?;
-    if tokens.is_empty() {
-        anyhow::bail!(
-            "no bearer token configured: set SERRANO_RO_API_HTTP_TOKENS or SERRANO_RO_API_HTTP_TOKEN_FILE"
-        );
-    }
+    let tokens = config.http.required_tokens(SERVICE)?;
     let kv = open_store(&config.datastore).await?;
     let app = router(kv, tokens, config.http.max_body_bytes);
     let tls = config.http.tls_files()?;

@@ -49,44 +49,97 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
-    let token = admin_token(data_dir)?;
+    let token = Secret::new(admin_token(data_dir)?);
 
     // Each service still reads its own SERRANO_<SERVICE>_* settings (port, TLS, extra tokens);
-    // `up` pins the backends to the embedded ones under the data directory.
-    let mut ro_config: serrano_ro_api::Config =
-        serrano_service::load_config(serrano_ro_api::SERVICE)?;
+    // `up` pins every backend to the one embedded datastore under the data directory (the
+    // services' keys are disjoint, as they are in a shared etcd).
+    let ro_config: serrano_ro_api::Config = serrano_service::load_config(serrano_ro_api::SERVICE)?;
+    let mut hpc_config: serrano_hpc_gateway::Config =
+        serrano_service::load_config(serrano_hpc_gateway::SERVICE)?;
     serrano_service::init_tracing(ro_config.http.log_format, &ro_config.http.log_level);
-    ro_config.datastore = DatastoreConfig {
+    let datastore = DatastoreConfig {
         backend: Backend::Embedded,
         path: data_dir.join("datastore"),
         ..DatastoreConfig::default()
     };
-    let kv = open_store(&ro_config.datastore)
+    let kv = open_store(&datastore)
         .await
         .context("opening the embedded datastore")?;
+    hpc_config.datastore = datastore;
 
-    let mut tokens = ro_config.http.all_tokens()?;
-    tokens.push(Secret::new(token));
-    let app = serrano_ro_api::router(kv, tokens, ro_config.http.max_body_bytes);
-    let listener = tokio::net::TcpListener::bind(ro_config.http.bind)
-        .await
-        .with_context(|| format!("binding ro-api to {}", ro_config.http.bind))?;
-    let tls = ro_config.http.tls_files()?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let address = listener.local_addr()?;
+    // One Ctrl-C stops every service.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let signal = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
 
+    let ro = bind("ro-api", &ro_config.http).await?;
+    let hpc = bind("hpc-gateway", &hpc_config.http).await?;
     println!("SERRANO platform is up (data in {})", display(data_dir));
-    println!(
-        "  {:<10} {scheme}://{address}  (docs {scheme}://{address}/docs)",
-        serrano_ro_api::SERVICE
-    );
+    for (name, listener, http) in [
+        (serrano_ro_api::SERVICE, &ro, &ro_config.http),
+        (serrano_hpc_gateway::SERVICE, &hpc, &hpc_config.http),
+    ] {
+        let scheme = if http.tls_files()?.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let address = listener.local_addr()?;
+        println!("  {name:<12} {scheme}://{address}  (docs {scheme}://{address}/docs)");
+    }
     println!("admin token: {}", display(&data_dir.join("admin.token")));
     println!("stop with Ctrl-C");
 
-    let shutdown = serrano_service::shutdown_signal();
-    serrano_service::serve(app, listener, tls, shutdown).await?;
+    let mut ro_tokens = ro_config.http.all_tokens()?;
+    ro_tokens.push(token.clone());
+    let ro_app = serrano_ro_api::router(kv.clone(), ro_tokens, ro_config.http.max_body_bytes);
+    let mut ro_task = tokio::spawn(serrano_service::serve(
+        ro_app,
+        ro,
+        ro_config.http.tls_files()?,
+        signal(),
+    ));
+    let mut hpc_tokens = hpc_config.http.all_tokens()?;
+    hpc_tokens.push(token);
+    let mut hpc_task = tokio::spawn(serrano_hpc_gateway::serve_with(
+        hpc_config,
+        kv,
+        hpc_tokens,
+        hpc,
+        signal(),
+    ));
+
+    // Until Ctrl-C, or until a service stops on its own: then the others stop too.
+    let ended_early = tokio::select! {
+        _ = serrano_service::shutdown_signal() => None,
+        result = &mut ro_task => Some(("ro-api", result.map(|r| r.map_err(anyhow::Error::from)))),
+        result = &mut hpc_task => Some(("hpc-gateway", result)),
+    };
+    let _ = stop.send(true);
+    if let Some((name, result)) = ended_early {
+        ro_task.abort();
+        hpc_task.abort();
+        result??;
+        anyhow::bail!("{name} stopped unexpectedly");
+    }
+    ro_task.await??;
+    hpc_task.await??;
     println!("stopped");
     Ok(())
+}
+
+async fn bind(
+    name: &str,
+    http: &serrano_service::HttpConfig,
+) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(http.bind)
+        .await
+        .with_context(|| format!("binding {name} to {}", http.bind))
 }
 
 fn display(path: &Path) -> String {

@@ -22,6 +22,7 @@ fn up(dir: &Path, port: u16) -> Up {
         .args(["up", "--data-dir"])
         .arg(dir)
         .env("SERRANO_RO_API_HTTP_BIND", format!("127.0.0.1:{port}"))
+        .env("SERRANO_HPC_GATEWAY_HTTP_BIND", "127.0.0.1:0")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

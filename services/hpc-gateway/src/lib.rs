@@ -1,0 +1,170 @@
+//! HPC System Hardware Interface, the HPC gateway (D6.7 4.6): runs SERRANO kernels and users'
+//! batch jobs on Slurm and PBS clusters over SSH.
+//!
+//! Layout: [`scheduler`] is pure (commands, scripts, parsers per scheduler dialect); [`jobs`]
+//! turns requests into submissions; [`ssh`] is the transport (one multiplexed connection per
+//! infrastructure); [`watcher`] refreshes job states in batches; [`api`] the thin handlers.
+//! Infrastructures and jobs live in the shared datastore, so they survive a restart.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use serrano_datastore::{DatastoreConfig, KvStore, TypedStore, open_store};
+use serrano_service::{HttpConfig, Secret, ServiceShell};
+
+pub mod api;
+pub mod infrastructure;
+pub mod jobs;
+pub mod scheduler;
+pub mod ssh;
+pub mod watcher;
+
+use infrastructure::Infrastructure;
+use jobs::Job;
+use scheduler::script::ServiceTemplate;
+
+pub const SERVICE: &str = "hpc-gateway";
+/// Fixed default port (ARCHITECTURE.md "Ports").
+pub const DEFAULT_PORT: u16 = 7112;
+/// Datastore prefixes of the gateway's own objects.
+pub const INFRASTRUCTURES: &str = "/serrano/hpc/infrastructures/";
+pub const JOBS: &str = "/serrano/hpc/jobs/";
+
+/// Configuration: `SERRANO_HPC_GATEWAY_<KEY>` variables or the TOML file in
+/// `SERRANO_HPC_GATEWAY_CONFIG`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub http: HttpConfig,
+    pub datastore: DatastoreConfig,
+    /// Infrastructures registered at start (in addition to those registered through the API).
+    pub infrastructures: Vec<Infrastructure>,
+    /// Extra service templates for `POST /job` with `services` (next to the built-in kernels).
+    pub services: Vec<ServiceTemplate>,
+    /// How often every unfinished job is refreshed.
+    pub watch_interval_ms: u64,
+    pub ssh_connect_timeout_ms: u64,
+    pub ssh_command_timeout_ms: u64,
+    /// Where the SSH control sockets live (a short path: sockets have a length limit).
+    pub ssh_control_dir: PathBuf,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            http: HttpConfig::with_port(DEFAULT_PORT),
+            datastore: DatastoreConfig::default(),
+            infrastructures: Vec::new(),
+            services: Vec::new(),
+            watch_interval_ms: 1000,
+            ssh_connect_timeout_ms: 10_000,
+            ssh_command_timeout_ms: 120_000,
+            ssh_control_dir: std::env::temp_dir().join("serrano-hpc-ssh"),
+        }
+    }
+}
+
+/// What the handlers and the watcher share.
+pub struct Gateway {
+    pub infrastructures: TypedStore<Infrastructure>,
+    pub jobs: TypedStore<Job>,
+    pub ssh: ssh::SshPool,
+    pub catalogue: Vec<ServiceTemplate>,
+}
+
+impl Gateway {
+    pub fn new(kv: Arc<dyn KvStore>, config: &Config) -> Self {
+        let mut catalogue = scheduler::script::builtin_catalogue();
+        catalogue.extend(config.services.iter().cloned());
+        Self {
+            infrastructures: TypedStore::new(kv.clone(), INFRASTRUCTURES),
+            jobs: TypedStore::new(kv, JOBS),
+            ssh: ssh::SshPool::new(
+                config.ssh_control_dir.clone(),
+                Duration::from_millis(config.ssh_connect_timeout_ms),
+                Duration::from_millis(config.ssh_command_timeout_ms),
+            ),
+            catalogue,
+        }
+    }
+}
+
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The complete service around `gateway`.
+pub fn router(
+    gateway: Arc<Gateway>,
+    kv: Arc<dyn KvStore>,
+    tokens: Vec<Secret>,
+    max_body_bytes: usize,
+) -> Router {
+    let readiness: serrano_service::ReadinessCheck = Arc::new(move || {
+        let kv = kv.clone();
+        Box::pin(async move { kv.health().await.map_err(|err| err.to_string()) })
+    });
+    ServiceShell {
+        name: SERVICE,
+        tokens,
+        readiness: Some(readiness),
+        openapi: api::openapi(),
+        max_body_bytes,
+    }
+    .into_router(api::routes().with_state(gateway))
+}
+
+/// Registers the configured infrastructures (replacing stored ones of the same name).
+pub async fn register_configured(gateway: &Gateway, config: &Config) -> anyhow::Result<()> {
+    for infra in &config.infrastructures {
+        infra
+            .validate()
+            .map_err(|err| anyhow::anyhow!("infrastructure {}: {err}", infra.name))?;
+        gateway.infrastructures.put(&infra.name, infra).await?;
+    }
+    Ok(())
+}
+
+/// Starts the watcher and serves until `shutdown` resolves.
+pub async fn run(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let tokens = config.http.required_tokens(SERVICE)?;
+    let kv = open_store(&config.datastore).await?;
+    serve_with(config, kv, tokens, listener, shutdown).await
+}
+
+/// Serves on an already opened datastore (for `serrano up`, which shares one).
+pub async fn serve_with(
+    config: Config,
+    kv: Arc<dyn KvStore>,
+    tokens: Vec<Secret>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let gateway = Arc::new(Gateway::new(kv.clone(), &config));
+    register_configured(&gateway, &config).await?;
+    let (stop_watcher, watcher_stopped) = tokio::sync::watch::channel(false);
+    let watcher = tokio::spawn(watcher::run(
+        gateway.clone(),
+        Duration::from_millis(config.watch_interval_ms.max(100)),
+        watcher_stopped,
+    ));
+    let app = router(gateway, kv, tokens, config.http.max_body_bytes);
+    let tls = config.http.tls_files()?;
+    tracing::info!(address = %listener.local_addr()?, tls = tls.is_some(), "hpc-gateway listening");
+    let served = serrano_service::serve(app, listener, tls, shutdown).await;
+    let _ = stop_watcher.send(true);
+    let _ = watcher.await;
+    served?;
+    Ok(())
+}

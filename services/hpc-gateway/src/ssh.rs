@@ -1,0 +1,215 @@
+//! SSH to the clusters: one multiplexed connection (an OpenSSH ControlMaster through the
+//! `openssh` crate) per infrastructure, shared by every command, re-established when it breaks.
+//! Host keys are checked strictly against the infrastructure's known_hosts file unless the
+//! operator configured first-use pinning. Key paths are logged, key contents never.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Mutex;
+
+use crate::infrastructure::{HostKeyCheck, Infrastructure};
+
+/// What a remote command printed and how it ended.
+#[derive(Debug, Clone)]
+pub struct RemoteOutput {
+    pub exit_code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl RemoteOutput {
+    pub fn success(&self) -> bool {
+        self.exit_code == Some(0)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SshError {
+    /// The connection could not be made (unreachable, auth refused, host key mismatch).
+    #[error("cannot connect to {infrastructure}: {message}")]
+    Connect {
+        infrastructure: String,
+        message: String,
+    },
+    /// The command could not be run or its connection broke.
+    #[error("ssh to {infrastructure} failed: {message}")]
+    Transport {
+        infrastructure: String,
+        message: String,
+    },
+    #[error("command on {infrastructure} timed out after {seconds} s")]
+    Timeout {
+        infrastructure: String,
+        seconds: u64,
+    },
+}
+
+/// The pool of connections, one per infrastructure name.
+pub struct SshPool {
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    control_dir: PathBuf,
+    connect_timeout: Duration,
+    command_timeout: Duration,
+    reconnects: AtomicU64,
+}
+
+impl SshPool {
+    pub fn new(control_dir: PathBuf, connect_timeout: Duration, command_timeout: Duration) -> Self {
+        Self {
+            sessions: Mutex::new(HashMap::new()),
+            control_dir,
+            connect_timeout,
+            command_timeout,
+            reconnects: AtomicU64::new(0),
+        }
+    }
+
+    /// How often a broken connection was replaced (for `/metrics`).
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects.load(Ordering::Relaxed)
+    }
+
+    async fn connect(&self, infra: &Infrastructure) -> Result<Session, SshError> {
+        std::fs::create_dir_all(&self.control_dir).map_err(|err| SshError::Connect {
+            infrastructure: infra.name.clone(),
+            message: format!("control directory {}: {err}", self.control_dir.display()),
+        })?;
+        let mut builder = SessionBuilder::default();
+        builder
+            .user(infra.username.clone())
+            .port(infra.port)
+            .keyfile(&infra.ssh_key.path)
+            .connect_timeout(self.connect_timeout)
+            .server_alive_interval(Duration::from_secs(15))
+            .control_directory(&self.control_dir)
+            .known_hosts_check(match infra.host_key_check {
+                HostKeyCheck::Strict => KnownHosts::Strict,
+                HostKeyCheck::AcceptNew => KnownHosts::Add,
+            });
+        if let Some(known_hosts) = &infra.known_hosts {
+            builder.user_known_hosts_file(known_hosts);
+        }
+        let connecting = builder.connect_mux(&infra.host);
+        match tokio::time::timeout(self.connect_timeout + Duration::from_secs(5), connecting).await
+        {
+            Ok(Ok(session)) => Ok(session),
+            Ok(Err(err)) => Err(SshError::Connect {
+                infrastructure: infra.name.clone(),
+                message: describe(&err),
+            }),
+            Err(_) => Err(SshError::Connect {
+                infrastructure: infra.name.clone(),
+                message: "connection timed out".to_owned(),
+            }),
+        }
+    }
+
+    async fn session(&self, infra: &Infrastructure) -> Result<Arc<Session>, SshError> {
+        let mut sessions = self.sessions.lock().await;
+        if let Some(session) = sessions.get(&infra.name) {
+            return Ok(session.clone());
+        }
+        let session = Arc::new(self.connect(infra).await?);
+        sessions.insert(infra.name.clone(), session.clone());
+        Ok(session)
+    }
+
+    /// Drops a connection (after a failure or when the infrastructure is removed).
+    pub async fn forget(&self, name: &str) {
+        self.sessions.lock().await.remove(name);
+    }
+
+    /// Runs `command` through the remote login shell, feeding `stdin` if given. A broken
+    /// connection is replaced and the command tried once more, so a restarted sshd costs one
+    /// reconnect rather than a failed request.
+    pub async fn run(
+        &self,
+        infra: &Infrastructure,
+        command: &str,
+        stdin: Option<&[u8]>,
+    ) -> Result<RemoteOutput, SshError> {
+        match self.run_once(infra, command, stdin).await {
+            Err(SshError::Transport { .. }) => {
+                self.forget(&infra.name).await;
+                self.reconnects.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(infrastructure = %infra.name, "ssh connection broken; reconnecting");
+                self.run_once(infra, command, stdin).await
+            }
+            other => other,
+        }
+    }
+
+    async fn run_once(
+        &self,
+        infra: &Infrastructure,
+        command: &str,
+        stdin: Option<&[u8]>,
+    ) -> Result<RemoteOutput, SshError> {
+        let session = self.session(infra).await?;
+        let transport = |message: String| SshError::Transport {
+            infrastructure: infra.name.clone(),
+            message,
+        };
+        let work = async {
+            let mut remote = session.command("bash");
+            remote
+                .arg("-lc")
+                // `arg` escapes for the remote shell, so the command arrives as one word.
+                .arg(command)
+                .stdin(if stdin.is_some() {
+                    Stdio::piped()
+                } else {
+                    Stdio::null()
+                })
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let mut child = remote
+                .spawn()
+                .await
+                .map_err(|err| transport(describe(&err)))?;
+            if let Some(bytes) = stdin
+                && let Some(mut pipe) = child.stdin().take()
+            {
+                pipe.write_all(bytes)
+                    .await
+                    .map_err(|err| transport(err.to_string()))?;
+                pipe.shutdown()
+                    .await
+                    .map_err(|err| transport(err.to_string()))?;
+            }
+            let output = child
+                .wait_with_output()
+                .await
+                .map_err(|err| transport(describe(&err)))?;
+            Ok(RemoteOutput {
+                exit_code: output.status.code(),
+                stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            })
+        };
+        match tokio::time::timeout(self.command_timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(SshError::Timeout {
+                infrastructure: infra.name.clone(),
+                seconds: self.command_timeout.as_secs(),
+            }),
+        }
+    }
+}
+
+fn describe(err: &openssh::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}

@@ -1,0 +1,298 @@
+//! The gateway binary against real Slurm (and its PBS wrappers) over real SSH, as
+//! `scripts/infra start slurm sshd` provides them (`SERRANO_TEST_SSH_*`, `SERRANO_TEST_SLURM`).
+//! Without them the test says it is skipped, unless `SERRANO_REQUIRE_REAL_SERVERS=1`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const TOKEN: &str = "hpc-test-token";
+
+struct Gateway {
+    child: Child,
+    url: String,
+    http: reqwest::Client,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+impl Gateway {
+    async fn start(store: &std::path::Path, control: &std::path::Path) -> Gateway {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_hpc-gateway"))
+            .env("SERRANO_HPC_GATEWAY_HTTP_BIND", format!("127.0.0.1:{port}"))
+            .env("SERRANO_HPC_GATEWAY_HTTP_TOKENS", TOKEN)
+            .env("SERRANO_HPC_GATEWAY_HTTP_LOG_LEVEL", "warn")
+            .env("SERRANO_HPC_GATEWAY_DATASTORE_PATH", store)
+            .env("SERRANO_HPC_GATEWAY_SSH_CONTROL_DIR", control)
+            .env("SERRANO_HPC_GATEWAY_WATCH_INTERVAL_MS", "500")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let gateway = Gateway {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while gateway
+            .http
+            .get(format!("{}/health", gateway.url))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "gateway did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        gateway
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn submit(&self, infrastructure: &str, script: &str, resources: Value) -> String {
+        let (status, job) = self
+            .call(reqwest::Method::POST, "/job", Some(json!({"infrastructure": infrastructure, "script": script, "resources": resources})))
+            .await;
+        assert_eq!(status, 201, "{job}");
+        assert!(!job["scheduler_id"].as_str().unwrap().is_empty());
+        job["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Polls until the job ends; returns its last record.
+    async fn wait_end(&self, id: &str, limit: Duration) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let (_, job) = self
+                .call(reqwest::Method::GET, &format!("/job/{id}"), None)
+                .await;
+            let status = job["status"].as_str().unwrap_or_default().to_owned();
+            if !matches!(status.as_str(), "queued" | "running") {
+                return job;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "job {id} still {status} after {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+}
+
+struct Ssh {
+    host: String,
+    port: u16,
+    user: String,
+    key: String,
+    known_hosts: String,
+    wrong_known_hosts: String,
+}
+
+fn ssh_env() -> Option<Ssh> {
+    let get = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    match (get("SERRANO_TEST_SLURM"), get("SERRANO_TEST_SSH_KEY")) {
+        (Some(_), Some(key)) => Some(Ssh {
+            host: get("SERRANO_TEST_SSH_HOST").unwrap_or_else(|| "127.0.0.1".into()),
+            port: get("SERRANO_TEST_SSH_PORT")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(2222),
+            user: get("SERRANO_TEST_SSH_USER").unwrap_or_else(|| "hpc".into()),
+            key,
+            known_hosts: get("SERRANO_TEST_SSH_KNOWN_HOSTS").expect("SERRANO_TEST_SSH_KNOWN_HOSTS"),
+            wrong_known_hosts: get("SERRANO_TEST_SSH_WRONG_KNOWN_HOSTS")
+                .expect("SERRANO_TEST_SSH_WRONG_KNOWN_HOSTS"),
+        }),
+        _ => {
+            assert!(
+                std::env::var("SERRANO_REQUIRE_REAL_SERVERS").as_deref() != Ok("1"),
+                "Slurm and sshd are required (SERRANO_REQUIRE_REAL_SERVERS=1) but SERRANO_TEST_SLURM / SERRANO_TEST_SSH_KEY are not set"
+            );
+            eprintln!("skipped: run through scripts/test (needs scripts/infra start slurm sshd)");
+            None
+        }
+    }
+}
+
+fn infrastructure(ssh: &Ssh, name: &str, scheduler: &str, known_hosts: &str) -> Value {
+    json!({"name": name, "host": ssh.host, "port": ssh.port, "username": ssh.user, "hostname": "vm",
+        "scheduler": scheduler, "ssh_key": {"type": "ssh-ed25519", "path": ssh.key}, "known_hosts": known_hosts})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn jobs_on_real_slurm_over_ssh() {
+    let Some(ssh) = ssh_env() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let control = tempfile::Builder::new()
+        .prefix("hpc")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let gateway = Gateway::start(&dir.path().join("store"), control.path()).await;
+    use reqwest::Method;
+
+    // A wrong host key is refused and nothing is registered.
+    let (status, body) = gateway
+        .call(
+            Method::POST,
+            "/infrastructure",
+            Some(infrastructure(
+                &ssh,
+                "spoofed",
+                "slurm",
+                &ssh.wrong_known_hosts,
+            )),
+        )
+        .await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["code"], "cluster_unreachable");
+    assert_eq!(
+        gateway
+            .call(Method::GET, "/infrastructure/spoofed", None)
+            .await
+            .0,
+        404
+    );
+
+    let (status, body) = gateway
+        .call(
+            Method::POST,
+            "/infrastructure",
+            Some(infrastructure(&ssh, "local", "slurm", &ssh.known_hosts)),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["scheduler"], "slurm");
+
+    let (status, telemetry) = gateway
+        .call(Method::GET, "/infrastructure/local/telemetry", None)
+        .await;
+    assert_eq!(status, 200, "{telemetry}");
+    let partitions = telemetry["partitions"].as_array().unwrap();
+    assert!(
+        partitions
+            .iter()
+            .any(|p| p["name"] == "debug" && p["total_nodes"] == 1),
+        "{telemetry}"
+    );
+
+    // Success, failure with its exit code, cancel, and a time limit, side by side.
+    let ok = gateway
+        .submit("local", "echo \"hello from $(hostname)\"\n", json!({}))
+        .await;
+    let failing = gateway
+        .submit("local", "echo oops >&2\nexit 3\n", json!({}))
+        .await;
+    let cancelled = gateway.submit("local", "sleep 300\n", json!({})).await;
+    let timed_out = gateway
+        .submit("local", "sleep 300\n", json!({"time_limit_minutes": 1}))
+        .await;
+
+    let done = gateway.wait_end(&ok, Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["exit_code"], 0);
+    let (status, output) = gateway
+        .call(Method::GET, &format!("/job/{ok}/output"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert!(output.as_str().unwrap().contains("hello from"), "{output}");
+
+    let failed = gateway.wait_end(&failing, Duration::from_secs(60)).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["exit_code"], 3);
+    let (_, stderr) = gateway
+        .call(
+            Method::GET,
+            &format!("/job/{failing}/output?stream=stderr"),
+            None,
+        )
+        .await;
+    assert!(stderr.as_str().unwrap().contains("oops"));
+
+    let (status, body) = gateway
+        .call(Method::DELETE, &format!("/job/{cancelled}"), None)
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let ended = gateway.wait_end(&cancelled, Duration::from_secs(60)).await;
+    assert_eq!(ended["status"], "cancelled", "{ended}");
+    assert_eq!(
+        gateway
+            .call(Method::DELETE, &format!("/job/{cancelled}"), None)
+            .await
+            .0,
+        409
+    );
+
+    // A job that outlives the gateway is found again after a restart.
+    let across_restart = gateway
+        .submit("local", "sleep 4\necho survived\n", json!({}))
+        .await;
+    drop(gateway);
+    let gateway = Gateway::start(&dir.path().join("store"), control.path()).await;
+    let finished = gateway
+        .wait_end(&across_restart, Duration::from_secs(60))
+        .await;
+    assert_eq!(finished["status"], "completed", "{finished}");
+
+    let timeout = gateway.wait_end(&timed_out, Duration::from_secs(180)).await;
+    assert_eq!(timeout["status"], "timeout", "{timeout}");
+
+    let (_, list) = gateway
+        .call(Method::GET, "/job?infrastructure=local&status=failed", None)
+        .await;
+    assert_eq!(list["jobs"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pbs_adapter_on_slurm_torque_wrappers() {
+    let Some(ssh) = ssh_env() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let control = tempfile::Builder::new()
+        .prefix("hpc")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let gateway = Gateway::start(&dir.path().join("store"), control.path()).await;
+    let (status, body) = gateway
+        .call(
+            reqwest::Method::POST,
+            "/infrastructure",
+            Some(infrastructure(&ssh, "pbs", "pbs", &ssh.known_hosts)),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let ok = gateway.submit("pbs", "echo pbs-ok\n", json!({})).await;
+    let done = gateway.wait_end(&ok, Duration::from_secs(90)).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    // Debian's Torque wrappers show every finished job as `C` with no exit_status: the outcome
+    // comes from the exit status the job script records in its directory.
+    let failing = gateway.submit("pbs", "exit 4\n", json!({})).await;
+    let failed = gateway.wait_end(&failing, Duration::from_secs(90)).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["exit_code"], 4, "{failed}");
+    assert_eq!(failed["raw_state"], "C", "{failed}");
+}
