@@ -1,12 +1,13 @@
 //! REST routes of the HPC gateway (originals.md 6.1), at the root as the original served them.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serrano_datastore::{StoreError, TypedCas};
 use serrano_service::{ApiError, ApiJson, ApiPath, ApiQuery};
@@ -18,6 +19,9 @@ use crate::jobs::{self, Job, JobRequest};
 use crate::scheduler::script::ParamSpec;
 use crate::scheduler::{JobState, scheduler_for, shell_quote};
 use crate::ssh::SshError;
+use crate::transfers::{
+    self, DataRequest, S3DataRequest, S3ResultRequest, Transfer, TransferKind, TransferStatus,
+};
 use crate::{Gateway, unix_now};
 
 type AppState = Arc<Gateway>;
@@ -37,6 +41,12 @@ pub fn routes() -> Router<AppState> {
         .route("/job", get(list_jobs).post(submit_job))
         .route("/job/{id}", get(get_job).delete(cancel_job))
         .route("/job/{id}/output", get(job_output))
+        .route("/data", post(start_data))
+        .route("/data/{id}", get(get_data))
+        .route("/s3_data", post(start_s3_data))
+        .route("/s3_data/{id}", get(get_s3_data))
+        .route("/s3_result", post(start_s3_result))
+        .route("/s3_result/{id}", get(get_s3_result))
 }
 
 fn store_error(err: StoreError) -> ApiError {
@@ -439,6 +449,158 @@ async fn job_output(
         .into_response())
 }
 
+fn new_transfer(kind: TransferKind, infrastructure: &str, src: String, dst: String) -> Transfer {
+    let now = unix_now();
+    Transfer {
+        id: Uuid::new_v4(),
+        kind,
+        infrastructure: infrastructure.to_owned(),
+        src,
+        dst,
+        endpoint: None,
+        bucket: None,
+        object: None,
+        region: None,
+        status: TransferStatus::Transferring,
+        reason: None,
+        bytes_done: 0,
+        bytes_total: None,
+        sha256: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Stores the new transfer and answers 201 with it; `work` then runs in the background.
+async fn accepted<F>(state: &AppState, transfer: Transfer, work: F) -> Result<Response, ApiError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    state
+        .transfers
+        .put(&transfer.id.to_string(), &transfer)
+        .await
+        .map_err(store_error)?;
+    tokio::spawn(work);
+    Ok((StatusCode::CREATED, axum::Json(transfer)).into_response())
+}
+
+async fn transfer(state: &AppState, id: &Uuid, kind: TransferKind) -> Result<Response, ApiError> {
+    let found = state
+        .transfers
+        .get(&id.to_string())
+        .await
+        .map_err(store_error)?
+        .map(|v| v.value)
+        .filter(|t| t.kind == kind)
+        .ok_or_else(|| ApiError::not_found(format!("transfer {id} not found")))?;
+    Ok(axum::Json(found).into_response())
+}
+
+/// Copy an HTTP(S) URL to a path on the cluster (streamed over SSH, SHA-256 verified).
+#[utoipa::path(post, path = "/data", tag = "Data", request_body = DataRequest,
+    responses((status = 201, body = Transfer), (status = 400, body = serrano_service::ErrorBody),
+        (status = 404, body = serrano_service::ErrorBody)))]
+async fn start_data(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<DataRequest>,
+) -> Result<Response, ApiError> {
+    if !(request.src.starts_with("http://") || request.src.starts_with("https://")) {
+        return Err(ApiError::validation(
+            "src: an http(s) URL (S3 objects go through /s3_data, which carries the endpoint and keys)",
+        ));
+    }
+    transfers::check_cluster_path("dst", &request.dst).map_err(ApiError::validation)?;
+    let infra = infrastructure(&state, &request.infrastructure).await?;
+    let record = new_transfer(
+        TransferKind::Data,
+        &infra.name,
+        request.src.clone(),
+        request.dst.clone(),
+    );
+    let work = transfers::run_data(state.clone(), infra, record.clone());
+    accepted(&state, record, work).await
+}
+
+#[utoipa::path(get, path = "/data/{id}", tag = "Data", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Transfer), (status = 404, body = serrano_service::ErrorBody)))]
+async fn get_data(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Response, ApiError> {
+    transfer(&state, &id, TransferKind::Data).await
+}
+
+/// Copy an S3 object to a path on the cluster (streamed over SSH, SHA-256 verified).
+#[utoipa::path(post, path = "/s3_data", tag = "Data", request_body = S3DataRequest,
+    responses((status = 201, body = Transfer), (status = 400, body = serrano_service::ErrorBody),
+        (status = 404, body = serrano_service::ErrorBody)))]
+async fn start_s3_data(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<S3DataRequest>,
+) -> Result<Response, ApiError> {
+    transfers::check_s3(&request.endpoint, &request.bucket, &request.object)
+        .map_err(ApiError::validation)?;
+    transfers::check_cluster_path("dst", &request.dst).map_err(ApiError::validation)?;
+    let infra = infrastructure(&state, &request.infrastructure).await?;
+    let mut record = new_transfer(
+        TransferKind::S3Data,
+        &infra.name,
+        format!("s3://{}/{}", request.bucket, request.object),
+        request.dst.clone(),
+    );
+    record.endpoint = Some(request.endpoint.clone());
+    record.bucket = Some(request.bucket.clone());
+    record.object = Some(request.object.clone());
+    record.region = Some(request.region.clone());
+    let work = transfers::run_s3_data(state.clone(), infra, request, record.clone());
+    accepted(&state, record, work).await
+}
+
+#[utoipa::path(get, path = "/s3_data/{id}", tag = "Data", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Transfer), (status = 404, body = serrano_service::ErrorBody)))]
+async fn get_s3_data(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Response, ApiError> {
+    transfer(&state, &id, TransferKind::S3Data).await
+}
+
+/// Copy a file on the cluster to an S3 object (multipart above 16 MiB, SHA-256 verified).
+#[utoipa::path(post, path = "/s3_result", tag = "Data", request_body = S3ResultRequest,
+    responses((status = 201, body = Transfer), (status = 400, body = serrano_service::ErrorBody),
+        (status = 404, body = serrano_service::ErrorBody)))]
+async fn start_s3_result(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<S3ResultRequest>,
+) -> Result<Response, ApiError> {
+    transfers::check_s3(&request.endpoint, &request.bucket, &request.object)
+        .map_err(ApiError::validation)?;
+    transfers::check_cluster_path("src", &request.src).map_err(ApiError::validation)?;
+    let infra = infrastructure(&state, &request.infrastructure).await?;
+    let mut record = new_transfer(
+        TransferKind::S3Result,
+        &infra.name,
+        request.src.clone(),
+        format!("s3://{}/{}", request.bucket, request.object),
+    );
+    record.endpoint = Some(request.endpoint.clone());
+    record.bucket = Some(request.bucket.clone());
+    record.object = Some(request.object.clone());
+    record.region = Some(request.region.clone());
+    let work = transfers::run_s3_result(state.clone(), infra, request, record.clone());
+    accepted(&state, record, work).await
+}
+
+#[utoipa::path(get, path = "/s3_result/{id}", tag = "Data", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Transfer), (status = 404, body = serrano_service::ErrorBody)))]
+async fn get_s3_result(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Response, ApiError> {
+    transfer(&state, &id, TransferKind::S3Result).await
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -447,8 +609,9 @@ async fn job_output(
             Every route needs `Authorization: Bearer <token>`."
     ),
     paths(list_services, register_infrastructure, list_infrastructures, get_infrastructure, delete_infrastructure,
-        telemetry, submit_job, list_jobs, get_job, cancel_job, job_output),
-    tags((name = "Services"), (name = "Infrastructure"), (name = "Jobs"))
+        telemetry, submit_job, list_jobs, get_job, cancel_job, job_output, start_data, get_data,
+        start_s3_data, get_s3_data, start_s3_result, get_s3_result),
+    tags((name = "Services"), (name = "Infrastructure"), (name = "Jobs"), (name = "Data"))
 )]
 struct ApiDoc;
 

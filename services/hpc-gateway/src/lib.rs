@@ -21,6 +21,7 @@ pub mod infrastructure;
 pub mod jobs;
 pub mod scheduler;
 pub mod ssh;
+pub mod transfers;
 pub mod watcher;
 
 use infrastructure::Infrastructure;
@@ -33,6 +34,7 @@ pub const DEFAULT_PORT: u16 = 7112;
 /// Datastore prefixes of the gateway's own objects.
 pub const INFRASTRUCTURES: &str = "/serrano/hpc/infrastructures/";
 pub const JOBS: &str = "/serrano/hpc/jobs/";
+pub const TRANSFERS: &str = "/serrano/hpc/transfers/";
 
 /// Configuration: `SERRANO_HPC_GATEWAY_<KEY>` variables or the TOML file in
 /// `SERRANO_HPC_GATEWAY_CONFIG`.
@@ -72,6 +74,7 @@ impl Default for Config {
 pub struct Gateway {
     pub infrastructures: TypedStore<Infrastructure>,
     pub jobs: TypedStore<Job>,
+    pub transfers: TypedStore<transfers::Transfer>,
     pub ssh: ssh::SshPool,
     pub catalogue: Vec<ServiceTemplate>,
 }
@@ -82,7 +85,8 @@ impl Gateway {
         catalogue.extend(config.services.iter().cloned());
         Self {
             infrastructures: TypedStore::new(kv.clone(), INFRASTRUCTURES),
-            jobs: TypedStore::new(kv, JOBS),
+            jobs: TypedStore::new(kv.clone(), JOBS),
+            transfers: TypedStore::new(kv, TRANSFERS),
             ssh: ssh::SshPool::new(
                 config.ssh_control_dir.clone(),
                 Duration::from_millis(config.ssh_connect_timeout_ms),
@@ -153,6 +157,9 @@ pub async fn serve_with(
 ) -> anyhow::Result<()> {
     let gateway = Arc::new(Gateway::new(kv.clone(), &config));
     register_configured(&gateway, &config).await?;
+    transfers::fail_interrupted(&gateway)
+        .await
+        .map_err(|err| anyhow::anyhow!(err))?;
     let (stop_watcher, watcher_stopped) = tokio::sync::watch::channel(false);
     let watcher = tokio::spawn(watcher::run(
         gateway.clone(),

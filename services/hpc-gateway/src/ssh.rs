@@ -203,6 +203,41 @@ impl SshPool {
     }
 }
 
+/// A remote process with piped stdin and stdout, owning its connection (for streaming
+/// transfers: the bytes go through the SSH channel, never through a local file).
+pub type RemoteChild = openssh::Child<Arc<Session>>;
+
+impl SshPool {
+    /// Starts `command` through the remote login shell with stdin and stdout piped. No command
+    /// timeout applies: transfers take as long as their data does.
+    pub async fn spawn(
+        &self,
+        infra: &Infrastructure,
+        command: &str,
+    ) -> Result<RemoteChild, SshError> {
+        let session = self.session(infra).await?;
+        let spawned = Session::arc_command(session, "bash")
+            .arg("-lc")
+            .arg(command)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .await;
+        match spawned {
+            Ok(child) => Ok(child),
+            Err(err) => {
+                // The connection may be stale: drop it so that the next call reconnects.
+                self.forget(&infra.name).await;
+                Err(SshError::Transport {
+                    infrastructure: infra.name.clone(),
+                    message: describe(&err),
+                })
+            }
+        }
+    }
+}
+
 fn describe(err: &openssh::Error) -> String {
     let mut message = err.to_string();
     let mut source = std::error::Error::source(err);

@@ -1,0 +1,534 @@
+//! Data staging between object stores / web servers and cluster storage (`/data`, `/s3_data`,
+//! `/s3_result`; originals.md 6.1). Bytes stream through the SSH channel (a remote `cat`), never
+//! through a local temporary copy; every transfer is verified end to end with SHA-256 (computed
+//! while streaming, compared with `sha256sum` on the cluster); large results go to S3 as
+//! multipart uploads. Progress (bytes done / total) is kept in the transfer's record.
+//!
+//! A transfer runs as a background task after `POST` answers 201. The S3 keys of a request are
+//! used by that task and never stored; a transfer interrupted by a gateway restart is therefore
+//! marked failed with that reason, and the client starts it again.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::infrastructure::Infrastructure;
+use crate::scheduler::shell_quote;
+use crate::{Gateway, unix_now};
+
+/// Size of a multipart upload part (and of the read buffer for results).
+const PART_BYTES: usize = 16 << 20;
+/// How often progress is written to the record while bytes flow.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferKind {
+    Data,
+    S3Data,
+    S3Result,
+}
+
+/// The original's FileTransferStatusCode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TransferStatus {
+    Transferring,
+    Completed,
+    Failure,
+}
+
+/// A transfer as stored and answered (the original's status objects, without the keys, plus
+/// progress and checksum).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Transfer {
+    pub id: Uuid,
+    pub kind: TransferKind,
+    pub infrastructure: String,
+    pub src: String,
+    pub dst: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    pub status: TransferStatus,
+    #[serde(default)]
+    pub reason: Option<String>,
+    pub bytes_done: u64,
+    #[serde(default)]
+    pub bytes_total: Option<u64>,
+    /// SHA-256 of the bytes moved, verified on both ends.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Body of `POST /s3_data`: an S3 object to a path on the cluster.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct S3DataRequest {
+    pub endpoint: String,
+    pub bucket: String,
+    pub object: String,
+    #[serde(default = "default_region")]
+    pub region: String,
+    pub access_key: String,
+    pub secret_key: String,
+    pub dst: String,
+    pub infrastructure: String,
+}
+
+/// Body of `POST /s3_result`: a file on the cluster to an S3 object.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct S3ResultRequest {
+    pub endpoint: String,
+    pub bucket: String,
+    pub object: String,
+    #[serde(default = "default_region")]
+    pub region: String,
+    pub access_key: String,
+    pub secret_key: String,
+    pub src: String,
+    pub infrastructure: String,
+}
+
+/// Body of `POST /data`: an HTTP(S) URL to a path on the cluster.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DataRequest {
+    pub src: String,
+    pub dst: String,
+    pub infrastructure: String,
+}
+
+fn default_region() -> String {
+    "local".to_owned()
+}
+
+/// Checks a cluster path given by a client.
+pub fn check_cluster_path(field: &str, path: &str) -> Result<(), String> {
+    if path.is_empty() || path.ends_with('/') || path.contains(['\n', '\r', '\0']) {
+        return Err(format!("{field}: a file path on the cluster"));
+    }
+    Ok(())
+}
+
+pub fn check_s3(endpoint: &str, bucket: &str, object: &str) -> Result<(), String> {
+    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+        return Err("endpoint: an http(s) URL".to_owned());
+    }
+    if bucket.is_empty() || bucket.contains('/') {
+        return Err("bucket: a bucket name".to_owned());
+    }
+    if object.is_empty() {
+        return Err("object: an object key".to_owned());
+    }
+    Ok(())
+}
+
+fn s3_client(
+    endpoint: &str,
+    region: &str,
+    access_key: &str,
+    secret_key: &str,
+) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(Credentials::new(
+            access_key, secret_key, None, None, "request",
+        ))
+        // Object stores next to HPC sites are rarely set up for virtual-host buckets.
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// The quoted parent directory of a cluster path ("." for a bare file name).
+fn parent_of(path: &str) -> String {
+    match path.rsplit_once('/') {
+        Some(("", _)) => "/".to_owned(),
+        Some((dir, _)) => shell_quote(dir),
+        None => ".".to_owned(),
+    }
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+/// Writes progress or the outcome to the transfer's record (last writer wins: only this task
+/// writes a transfer after its creation).
+async fn save(gateway: &Gateway, transfer: &Transfer) {
+    if let Err(err) = gateway
+        .transfers
+        .put(&transfer.id.to_string(), transfer)
+        .await
+    {
+        tracing::warn!(transfer = %transfer.id, error = %err, "could not store transfer state");
+    }
+}
+
+async fn finish(gateway: &Gateway, mut transfer: Transfer, outcome: Result<String, String>) {
+    transfer.updated_at = unix_now();
+    match outcome {
+        Ok(sha256) => {
+            transfer.status = TransferStatus::Completed;
+            transfer.sha256 = Some(sha256);
+            transfer.reason = None;
+        }
+        Err(reason) => {
+            tracing::warn!(transfer = %transfer.id, reason = %reason, "transfer failed");
+            transfer.status = TransferStatus::Failure;
+            transfer.reason = Some(reason);
+        }
+    }
+    save(gateway, &transfer).await;
+}
+
+/// Streams `chunks` into `dst` on the cluster (a `.partial` file renamed at the end) and
+/// verifies the SHA-256 there.
+async fn upload_to_cluster<S, E>(
+    gateway: &Gateway,
+    infra: &Infrastructure,
+    transfer: &mut Transfer,
+    mut chunks: S,
+) -> Result<String, String>
+where
+    S: futures::Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    use futures::StreamExt;
+    let dst = shell_quote(&transfer.dst);
+    let partial = shell_quote(&format!("{}.partial", transfer.dst));
+    let command = format!(
+        "mkdir -p {} && cat > {partial} && mv -f {partial} {dst} && sha256sum {dst}",
+        parent_of(&transfer.dst)
+    );
+    let mut child = gateway
+        .ssh
+        .spawn(infra, &command)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut stdin = child.stdin().take().ok_or("no stdin to the cluster")?;
+    let mut hasher = Sha256::new();
+    let mut last_saved = Instant::now();
+    let streamed: Result<(), String> = async {
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|err| format!("reading the source: {err}"))?;
+            hasher.update(&chunk);
+            stdin
+                .write_all(&chunk)
+                .await
+                .map_err(|err| format!("writing to the cluster: {err}"))?;
+            transfer.bytes_done += chunk.len() as u64;
+            if last_saved.elapsed() >= PROGRESS_EVERY {
+                transfer.updated_at = unix_now();
+                save(gateway, transfer).await;
+                last_saved = Instant::now();
+            }
+        }
+        stdin
+            .shutdown()
+            .await
+            .map_err(|err| format!("closing the upload: {err}"))
+    }
+    .await;
+    drop(stdin);
+    let output = child
+        .wait_with_output()
+        .await
+        .map_err(|err| err.to_string())?;
+    streamed?;
+    if !output.status.success() {
+        return Err(format!(
+            "writing {} on the cluster failed: {}",
+            transfer.dst,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    let ours = hex(&hasher.finalize());
+    let theirs = String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    if ours != theirs {
+        return Err(format!(
+            "checksum mismatch: sent {ours}, the cluster has {theirs}"
+        ));
+    }
+    Ok(ours)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `POST /s3_data` work: S3 object → cluster path.
+pub async fn run_s3_data(
+    gateway: std::sync::Arc<Gateway>,
+    infra: Infrastructure,
+    request: S3DataRequest,
+    mut transfer: Transfer,
+) {
+    let outcome = async {
+        let client = s3_client(
+            &request.endpoint,
+            &request.region,
+            &request.access_key,
+            &request.secret_key,
+        );
+        let object = client
+            .get_object()
+            .bucket(&request.bucket)
+            .key(&request.object)
+            .send()
+            .await
+            .map_err(|err| {
+                format!(
+                    "reading s3://{}/{}: {}",
+                    request.bucket,
+                    request.object,
+                    error_chain(&err)
+                )
+            })?;
+        transfer.bytes_total = object.content_length.and_then(|n| u64::try_from(n).ok());
+        let body = object.body;
+        let chunks = futures::stream::unfold(body, |mut body| async move {
+            body.try_next().await.transpose().map(|item| (item, body))
+        });
+        upload_to_cluster(&gateway, &infra, &mut transfer, Box::pin(chunks)).await
+    }
+    .await;
+    finish(&gateway, transfer, outcome).await;
+}
+
+/// `POST /data` work: HTTP(S) URL → cluster path.
+pub async fn run_data(
+    gateway: std::sync::Arc<Gateway>,
+    infra: Infrastructure,
+    mut transfer: Transfer,
+) {
+    let outcome = async {
+        let response = reqwest::Client::new()
+            .get(&transfer.src)
+            .send()
+            .await
+            .map_err(|err| format!("fetching the source: {}", error_chain(&err)))?;
+        if !response.status().is_success() {
+            return Err(format!("fetching the source: HTTP {}", response.status()));
+        }
+        transfer.bytes_total = response.content_length();
+        upload_to_cluster(
+            &gateway,
+            &infra,
+            &mut transfer,
+            Box::pin(response.bytes_stream()),
+        )
+        .await
+    }
+    .await;
+    finish(&gateway, transfer, outcome).await;
+}
+
+/// `POST /s3_result` work: cluster path → S3 object (multipart above one part), then the
+/// SHA-256 of what was read compared with `sha256sum` of the file on the cluster.
+pub async fn run_s3_result(
+    gateway: std::sync::Arc<Gateway>,
+    infra: Infrastructure,
+    request: S3ResultRequest,
+    mut transfer: Transfer,
+) {
+    let outcome = async {
+        let src = shell_quote(&request.src);
+        let size = gateway
+            .ssh
+            .run(&infra, &format!("stat -c %s {src}"), None)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !size.success() {
+            return Err(format!("{} is not readable on the cluster: {}", request.src, size.stderr.trim()));
+        }
+        transfer.bytes_total = size.stdout.trim().parse().ok();
+        let client = s3_client(&request.endpoint, &request.region, &request.access_key, &request.secret_key);
+        let mut child = gateway.ssh.spawn(&infra, &format!("cat {src}")).await.map_err(|e| e.to_string())?;
+        let mut stdout = child.stdout().take().ok_or("no stdout from the cluster")?;
+        let mut hasher = Sha256::new();
+        let mut upload_id: Option<String> = None;
+        let mut parts = Vec::new();
+        let mut last_saved = Instant::now();
+        let uploaded: Result<(), String> = async {
+            loop {
+                let mut buffer = Vec::with_capacity(PART_BYTES);
+                while buffer.len() < PART_BYTES {
+                    let read = (&mut stdout)
+                        .take((PART_BYTES - buffer.len()) as u64)
+                        .read_to_end(&mut buffer)
+                        .await
+                        .map_err(|err| format!("reading from the cluster: {err}"))?;
+                    if read == 0 {
+                        break;
+                    }
+                }
+                let last = buffer.len() < PART_BYTES;
+                hasher.update(&buffer);
+                transfer.bytes_done += buffer.len() as u64;
+                if upload_id.is_none() && last {
+                    // Fits one request: a plain PUT.
+                    client
+                        .put_object()
+                        .bucket(&request.bucket)
+                        .key(&request.object)
+                        .body(ByteStream::from(buffer))
+                        .send()
+                        .await
+                        .map_err(|err| format!("writing s3://{}/{}: {}", request.bucket, request.object, error_chain(&err)))?;
+                    return Ok(());
+                }
+                let id = match &upload_id {
+                    Some(id) => id.clone(),
+                    None => {
+                        let created = client
+                            .create_multipart_upload()
+                            .bucket(&request.bucket)
+                            .key(&request.object)
+                            .send()
+                            .await
+                            .map_err(|err| format!("starting the multipart upload: {}", error_chain(&err)))?;
+                        let id = created.upload_id.ok_or("the object store gave no upload id")?;
+                        upload_id = Some(id.clone());
+                        id
+                    }
+                };
+                if !buffer.is_empty() || parts.is_empty() {
+                    let number = i32::try_from(parts.len() + 1).map_err(|_| "too many parts")?;
+                    let part = client
+                        .upload_part()
+                        .bucket(&request.bucket)
+                        .key(&request.object)
+                        .upload_id(&id)
+                        .part_number(number)
+                        .body(ByteStream::from(buffer))
+                        .send()
+                        .await
+                        .map_err(|err| format!("uploading part {number}: {}", error_chain(&err)))?;
+                    parts.push(CompletedPart::builder().part_number(number).set_e_tag(part.e_tag).build());
+                }
+                if last_saved.elapsed() >= PROGRESS_EVERY {
+                    transfer.updated_at = unix_now();
+                    save(&gateway, &transfer).await;
+                    last_saved = Instant::now();
+                }
+                if last {
+                    client
+                        .complete_multipart_upload()
+                        .bucket(&request.bucket)
+                        .key(&request.object)
+                        .upload_id(&id)
+                        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts.clone())).build())
+                        .send()
+                        .await
+                        .map_err(|err| format!("completing the multipart upload: {}", error_chain(&err)))?;
+                    return Ok(());
+                }
+            }
+        }
+        .await;
+        drop(stdout);
+        let status = child.wait().await.map_err(|e| e.to_string())?;
+        if let Err(reason) = uploaded {
+            if let Some(id) = &upload_id {
+                // Leave no half-written upload behind in the object store.
+                let _ = client
+                    .abort_multipart_upload()
+                    .bucket(&request.bucket)
+                    .key(&request.object)
+                    .upload_id(id)
+                    .send()
+                    .await;
+            }
+            return Err(reason);
+        }
+        if !status.success() {
+            return Err(format!("reading {} on the cluster failed", request.src));
+        }
+        let ours = hex(&hasher.finalize());
+        let remote = gateway
+            .ssh
+            .run(&infra, &format!("sha256sum {src}"), None)
+            .await
+            .map_err(|e| e.to_string())?;
+        let theirs = remote.stdout.split_whitespace().next().unwrap_or_default().to_owned();
+        if ours != theirs {
+            let _ = client.delete_object().bucket(&request.bucket).key(&request.object).send().await;
+            return Err(format!("checksum mismatch: read {ours}, the file on the cluster is {theirs} (it changed during the transfer?)"));
+        }
+        Ok(ours)
+    }
+    .await;
+    finish(&gateway, transfer, outcome).await;
+}
+
+/// Marks transfers left `transferring` by a previous run as failed (their keys were not kept).
+pub async fn fail_interrupted(gateway: &Gateway) -> Result<(), String> {
+    for stored in gateway.transfers.list().await.map_err(|e| e.to_string())? {
+        if stored.value.status == TransferStatus::Transferring {
+            let mut transfer = stored.value;
+            transfer.status = TransferStatus::Failure;
+            transfer.reason =
+                Some("interrupted by a gateway restart; start the transfer again".to_owned());
+            transfer.updated_at = unix_now();
+            save(gateway, &transfer).await;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parents_are_quoted_for_the_shell() {
+        assert_eq!(parent_of("/data/in/x.csv"), "'/data/in'");
+        assert_eq!(parent_of("x.csv"), ".");
+        assert_eq!(parent_of("/x.csv"), "/");
+        assert_eq!(parent_of("dir with space/$(x)/f"), "'dir with space/$(x)'");
+    }
+
+    #[test]
+    fn paths_and_s3_locations_are_checked() {
+        assert!(check_cluster_path("dst", "in/data.bin").is_ok());
+        for bad in ["", "dir/", "a\nb", "nul\0"] {
+            assert!(check_cluster_path("dst", bad).is_err(), "{bad:?}");
+        }
+        assert!(check_s3("http://127.0.0.1:8333", "b", "k").is_ok());
+        assert!(check_s3("ftp://x", "b", "k").is_err());
+        assert!(check_s3("http://x", "a/b", "k").is_err());
+        assert!(check_s3("http://x", "b", "").is_err());
+    }
+}
