@@ -40,7 +40,12 @@ pub struct ServiceShell {
     pub openapi: OpenApi,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// The service's own metrics in Prometheus text format, appended to `/metrics`.
+    pub extra_metrics: Option<MetricsSource>,
 }
+
+/// Produces a service's own Prometheus text (gauges read at scrape time).
+pub type MetricsSource = Arc<dyn Fn() -> BoxFuture<'static, String> + Send + Sync>;
 
 impl ServiceShell {
     /// A shell with no tokens, no readiness check and the default body limit.
@@ -51,6 +56,7 @@ impl ServiceShell {
             readiness: None,
             openapi,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            extra_metrics: None,
         }
     }
 
@@ -64,6 +70,7 @@ impl ServiceShell {
         let name = self.name;
         let readiness = self.readiness;
         let scrape = metrics.clone();
+        let extra = self.extra_metrics;
 
         let probes = Router::new()
             .route(
@@ -71,7 +78,10 @@ impl ServiceShell {
                 get(move || async move { ApiJson(json!({"status": "ok", "service": name})) }),
             )
             .route("/ready", get(move || ready(readiness.clone())))
-            .route("/metrics", get(move || render_metrics(scrape.clone())));
+            .route(
+                "/metrics",
+                get(move || render_metrics(scrape.clone(), extra.clone())),
+            );
         let docs: Router = SwaggerUi::new("/docs").url("/openapi.json", openapi).into();
         let tokens: Arc<[Secret]> = self.tokens.into();
 
@@ -104,9 +114,12 @@ async fn ready(readiness: Option<ReadinessCheck>) -> Response {
     }
 }
 
-async fn render_metrics(metrics: HttpMetrics) -> Response {
+async fn render_metrics(metrics: HttpMetrics, extra: Option<MetricsSource>) -> Response {
     match metrics.render() {
-        Ok(text) => {
+        Ok(mut text) => {
+            if let Some(extra) = extra {
+                text.push_str(&extra().await);
+            }
             let mut response = text.into_response();
             response.headers_mut().insert(
                 header::CONTENT_TYPE,

@@ -23,7 +23,7 @@ mod middleware;
 pub mod serve;
 pub mod telemetry;
 
-pub use app::{ReadinessCheck, ServiceShell, with_bearer_security};
+pub use app::{MetricsSource, ReadinessCheck, ServiceShell, with_bearer_security};
 pub use config::{ConfigError, HttpConfig, LogFormat, Secret, load_config, load_config_from};
 pub use error::{ApiError, ApiResult, ErrorBody, ErrorDetail};
 pub use extract::{ApiJson, ApiPath, ApiQuery};

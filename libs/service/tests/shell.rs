@@ -97,6 +97,10 @@ async fn metrics_count_requests_by_route_template() {
     let (status, headers, text) = send(app, scrape).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
+        String::from_utf8_lossy(&text).contains("\ntest_widgets 7\n"),
+        "the service's own metrics are appended: {text:?}"
+    );
+    assert!(
         headers
             .get(header::CONTENT_TYPE)
             .unwrap()

@@ -111,6 +111,7 @@ pub fn router(
     tokens: Vec<Secret>,
     max_body_bytes: usize,
 ) -> Router {
+    let extra_metrics = Some(metrics_source(gateway.clone()));
     let readiness: serrano_service::ReadinessCheck = Arc::new(move || {
         let kv = kv.clone();
         Box::pin(async move { kv.health().await.map_err(|err| err.to_string()) })
@@ -121,6 +122,7 @@ pub fn router(
         readiness: Some(readiness),
         openapi: api::openapi(),
         max_body_bytes,
+        extra_metrics,
     }
     .into_router(api::routes().with_state(gateway))
 }
@@ -174,4 +176,85 @@ pub async fn serve_with(
     let _ = watcher.await;
     served?;
     Ok(())
+}
+
+/// The gateway's own metrics for `/metrics`: jobs by state and the SSH reconnects, read at
+/// scrape time; transfer bytes by kind and status.
+pub fn metrics_source(gateway: Arc<Gateway>) -> serrano_service::MetricsSource {
+    Arc::new(move || {
+        let gateway = gateway.clone();
+        Box::pin(async move { render_metrics(&gateway).await })
+    })
+}
+
+async fn render_metrics(gateway: &Gateway) -> String {
+    use std::collections::BTreeMap;
+    use std::fmt::Write;
+    let mut text = String::new();
+    let mut jobs: BTreeMap<(String, String), u64> = BTreeMap::new();
+    if let Ok(list) = gateway.jobs.list().await {
+        for job in list {
+            let state = serde_json::to_value(job.value.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            *jobs.entry((job.value.infrastructure, state)).or_default() += 1;
+        }
+    }
+    let _ = writeln!(
+        text,
+        "# HELP hpc_gateway_jobs Jobs known to the gateway by infrastructure and state"
+    );
+    let _ = writeln!(text, "# TYPE hpc_gateway_jobs gauge");
+    for ((infrastructure, state), count) in jobs {
+        let _ = writeln!(
+            text,
+            "hpc_gateway_jobs{{infrastructure=\"{}\",state=\"{state}\"}} {count}",
+            label(&infrastructure)
+        );
+    }
+    let mut bytes: BTreeMap<(String, String), u64> = BTreeMap::new();
+    if let Ok(list) = gateway.transfers.list().await {
+        for transfer in list {
+            let kind = serde_json::to_value(transfer.value.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let status = serde_json::to_value(transfer.value.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            *bytes.entry((kind, status)).or_default() += transfer.value.bytes_done;
+        }
+    }
+    let _ = writeln!(
+        text,
+        "# HELP hpc_gateway_transfer_bytes Bytes moved by transfers, by kind and status"
+    );
+    let _ = writeln!(text, "# TYPE hpc_gateway_transfer_bytes gauge");
+    for ((kind, status), total) in bytes {
+        let _ = writeln!(
+            text,
+            "hpc_gateway_transfer_bytes{{kind=\"{kind}\",status=\"{status}\"}} {total}"
+        );
+    }
+    let _ = writeln!(
+        text,
+        "# HELP hpc_gateway_ssh_reconnects_total SSH connections replaced after a failure"
+    );
+    let _ = writeln!(text, "# TYPE hpc_gateway_ssh_reconnects_total counter");
+    let _ = writeln!(
+        text,
+        "hpc_gateway_ssh_reconnects_total {}",
+        gateway.ssh.reconnects()
+    );
+    text
+}
+
+/// Escapes a Prometheus label value.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

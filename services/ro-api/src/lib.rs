@@ -65,6 +65,7 @@ pub fn router(kv: Arc<dyn KvStore>, tokens: Vec<Secret>, max_body_bytes: usize) 
         readiness: Some(readiness),
         openapi: openapi(),
         max_body_bytes,
+        extra_metrics: None,
     }
     .into_router(api)
 }

@@ -86,6 +86,9 @@ pub fn shell(readiness: Option<ReadinessCheck>) -> Router {
         readiness,
         openapi,
         max_body_bytes: 1024,
+        extra_metrics: Some(std::sync::Arc::new(|| {
+            Box::pin(async { "# TYPE test_widgets gauge\ntest_widgets 7\n".to_owned() })
+        })),
     }
     .into_router(test_api())
 }

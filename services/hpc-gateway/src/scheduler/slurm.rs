@@ -266,6 +266,10 @@ pub fn parse_sinfo_squeue(
     Ok(parts.into_values().collect())
 }
 
+/// Up to this many watched jobs are queried one by one; more are read from one listing of all
+/// jobs (a fork per job and second would load the login node).
+pub const PER_JOB_QUERY_LIMIT: usize = 16;
+
 impl Scheduler for Slurm {
     fn kind(&self) -> SchedulerKind {
         SchedulerKind::Slurm
@@ -291,8 +295,11 @@ impl Scheduler for Slurm {
         ))
     }
 
+    /// `scontrol show job` takes one id: a few watched jobs are asked for one by one (one
+    /// process each); beyond [`PER_JOB_QUERY_LIMIT`] one `scontrol -o show job` lists every job
+    /// the controller knows in a single process, and the caller picks its own.
     fn status_command(&self, scheduler_ids: &[String]) -> String {
-        if scheduler_ids.is_empty() {
+        if scheduler_ids.is_empty() || scheduler_ids.len() > PER_JOB_QUERY_LIMIT {
             return "scontrol -o show job".to_owned();
         }
         let ids: Vec<String> = scheduler_ids.iter().map(|id| shell_quote(id)).collect();

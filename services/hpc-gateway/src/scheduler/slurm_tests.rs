@@ -182,6 +182,9 @@ fn commands_quote_ids() {
         "for j in '1' '2;rm -rf /'; do scontrol -o show job \"$j\"; done"
     );
     assert_eq!(Slurm.status_command(&[]), "scontrol -o show job");
+    // Many watched jobs: one process lists them all instead of one fork per job.
+    let many: Vec<String> = (0..=PER_JOB_QUERY_LIMIT).map(|i| i.to_string()).collect();
+    assert_eq!(Slurm.status_command(&many), "scontrol -o show job");
     assert_eq!(
         Slurm.finished_command(&["1".into(), "2".into()]).unwrap(),
         "sacct -c -X -P -n -o JobID,State,ExitCode,Partition,Start,End -j '1,2'"
