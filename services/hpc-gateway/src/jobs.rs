@@ -51,7 +51,8 @@ pub struct Job {
     pub reason: Option<String>,
     #[serde(default)]
     pub services: Vec<String>,
-    /// Directory of the job on the cluster (script, outputs).
+    /// Directory on the cluster holding the job's files (`{id}.sh`, `{id}.out`, `{id}.err`,
+    /// `{id}.exit`): the infrastructure's work directory.
     pub job_dir: String,
     pub stdout_path: String,
     pub stderr_path: String,
@@ -148,12 +149,12 @@ pub struct Submission {
     pub stdout_path: String,
     pub stderr_path: String,
     pub script: String,
-    /// Reads the script from stdin, keeps it as `job.sh` in the job directory, submits it.
+    /// Reads the script from stdin, keeps it as `{id}.sh` in the work directory, submits it.
     pub command: String,
 }
 
-/// File in the job directory where the script records its own exit status.
-pub const EXIT_CODE_FILE: &str = ".serrano_exit_code";
+/// Suffix of the file where a job's script records its own exit status.
+pub const EXIT_CODE_SUFFIX: &str = ".exit";
 
 /// Builds the submission of `request` as job `id` under `work_dir`. Errors are the client's.
 pub fn prepare(
@@ -173,9 +174,9 @@ pub fn prepare(
             "give exactly one of services (with params), script, or script_path".to_owned(),
         );
     }
-    let job_dir = format!("{}/{id}", work_dir.trim_end_matches('/'));
-    // Relative to the job directory, where the submission runs.
-    let (stdout_name, stderr_name) = ("stdout.log", "stderr.log");
+    let job_dir = work_dir.trim_end_matches('/').to_owned();
+    // Relative to the work directory, where the submission runs.
+    let (stdout_name, stderr_name) = (format!("{id}.out"), format!("{id}.err"));
     let (body, params, mut resources, services) = if !request.services.is_empty() {
         let (template, params) = resolve_services(&request.services, &request.params, catalogue)?;
         (
@@ -219,7 +220,7 @@ pub fn prepare(
             Vec::new(),
         )
     };
-    let body = format!("{}{body}", exit_code_trap(&job_dir));
+    let body = format!("{}{body}", exit_code_trap(&job_dir, &id));
     // Request resources override the template's, field by field.
     merge_resources(&mut resources, &request.resources);
     if resources.job_name.is_none() {
@@ -228,16 +229,20 @@ pub fn prepare(
     let script = script::render_script(
         scheduler,
         &resources,
-        stdout_name,
-        stderr_name,
+        &stdout_name,
+        &stderr_name,
         &params,
         &body,
     )
     .map_err(|err| err.to_string())?;
     let quoted_dir = shell_quote(&job_dir);
+    // One login shell and the submit command: the directory exists after the first job, and
+    // bash builtins (read, printf) store the script, so a submission forks no cat or mkdir.
     let command = format!(
-        "mkdir -p {quoted_dir} && cd {quoted_dir} && cat > job.sh && {}",
-        with_script_from_file(&scheduler.submit_command())
+        "{{ cd {quoted_dir} 2>/dev/null || {{ mkdir -p {quoted_dir} && cd {quoted_dir}; }}; }} \
+         && {{ IFS= read -r -d '' script || true; }} && printf '%s' \"$script\" > {id}.sh \
+         && {} {id}.sh",
+        scheduler.submit_command()
     );
     Ok(Submission {
         services,
@@ -247,12 +252,6 @@ pub fn prepare(
         script,
         command,
     })
-}
-
-/// The script is submitted by path: PBS front ends (Debian's Torque wrappers among them) do
-/// not all read a script from stdin, and `cat` has consumed stdin already.
-fn with_script_from_file(submit: &str) -> String {
-    format!("{submit} job.sh")
 }
 
 /// The shell expression of `job_dir` on the cluster (relative ones are under the login
@@ -269,8 +268,8 @@ fn remote_dir_expression(job_dir: &str) -> String {
 /// the outcome is known even where the scheduler does not report it (PBS front ends that show
 /// every finished job as `C`). A job killed by a signal leaves no file: its outcome stays as the
 /// scheduler reported it.
-fn exit_code_trap(job_dir: &str) -> String {
-    let target = format!("{}/{EXIT_CODE_FILE}", remote_dir_expression(job_dir));
+fn exit_code_trap(job_dir: &str, id: &Uuid) -> String {
+    let target = format!("{}/{id}{EXIT_CODE_SUFFIX}", remote_dir_expression(job_dir));
     // The trap text is single-quoted, so the target's own quotes are escaped for it.
     format!(
         "trap {} EXIT\n",
@@ -279,10 +278,11 @@ fn exit_code_trap(job_dir: &str) -> String {
 }
 
 /// Command printing the recorded exit status of a job (empty output when there is none).
-pub fn read_exit_code_command(job_dir: &str) -> String {
+pub fn read_exit_code_command(job: &Job) -> String {
     format!(
-        "cat {}/{EXIT_CODE_FILE} 2>/dev/null || true",
-        remote_dir_expression(job_dir)
+        "cat {}/{}{EXIT_CODE_SUFFIX} 2>/dev/null || true",
+        remote_dir_expression(&job.job_dir),
+        job.id
     )
 }
 
@@ -342,20 +342,28 @@ mod tests {
             &[],
         )
         .unwrap();
-        assert_eq!(submission.job_dir, format!("jobs/{id}"));
+        assert_eq!(submission.job_dir, "jobs");
         assert_eq!(
             submission.command,
             format!(
-                "mkdir -p 'jobs/{id}' && cd 'jobs/{id}' && cat > job.sh && sbatch --parsable job.sh"
+                "{{ cd 'jobs' 2>/dev/null || {{ mkdir -p 'jobs' && cd 'jobs'; }}; }} && \
+                 {{ IFS= read -r -d '' script || true; }} && printf '%s' \"$script\" > {id}.sh && \
+                 sbatch --parsable {id}.sh"
             )
         );
         assert!(submission.script.starts_with("#!/bin/bash\n"));
         assert!(!submission.script.contains("#!/bin/sh"));
         assert!(submission.script.contains("echo hi"));
         assert!(submission.script.contains(&format!(
-            "trap 'echo $? > \"$HOME\"/'\\''jobs/{id}'\\''/.serrano_exit_code' EXIT"
+            "trap 'echo $? > \"$HOME\"/'\\''jobs'\\''/{id}.exit' EXIT"
         )));
-        assert_eq!(submission.stdout_path, format!("jobs/{id}/stdout.log"));
+        assert!(
+            submission.script.contains(&format!("--output={id}.out")),
+            "{}",
+            submission.script
+        );
+        assert_eq!(submission.stdout_path, format!("jobs/{id}.out"));
+        assert_eq!(submission.stderr_path, format!("jobs/{id}.err"));
     }
 
     #[test]

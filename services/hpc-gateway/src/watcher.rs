@@ -115,7 +115,7 @@ async fn refresh_infrastructure(
 }
 
 async fn recorded_exit_code(gateway: &Gateway, infra: &Infrastructure, job: &Job) -> Option<i32> {
-    let command = crate::jobs::read_exit_code_command(&job.job_dir);
+    let command = crate::jobs::read_exit_code_command(job);
     let output = gateway.ssh.run(infra, &command, None).await.ok()?;
     output.stdout.trim().parse().ok()
 }
