@@ -37,7 +37,13 @@ pub enum SshError {
         infrastructure: String,
         message: String,
     },
-    /// The command could not be run or its connection broke.
+    /// The command could not be started (typically a stale connection).
+    #[error("ssh to {infrastructure} failed before the command started: {message}")]
+    NotStarted {
+        infrastructure: String,
+        message: String,
+    },
+    /// The command's connection broke while it ran.
     #[error("ssh to {infrastructure} failed: {message}")]
     Transport {
         infrastructure: String,
@@ -50,9 +56,13 @@ pub enum SshError {
     },
 }
 
+/// One infrastructure's connection slot: its own lock, so that connecting to one cluster
+/// (up to the connect timeout) never holds up commands to the others.
+type Slot = Arc<Mutex<Option<Arc<Session>>>>;
+
 /// The pool of connections, one per infrastructure name.
 pub struct SshPool {
-    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    sessions: std::sync::Mutex<HashMap<String, Slot>>,
     control_dir: PathBuf,
     connect_timeout: Duration,
     command_timeout: Duration,
@@ -62,7 +72,7 @@ pub struct SshPool {
 impl SshPool {
     pub fn new(control_dir: PathBuf, connect_timeout: Duration, command_timeout: Duration) -> Self {
         Self {
-            sessions: Mutex::new(HashMap::new()),
+            sessions: std::sync::Mutex::new(HashMap::new()),
             control_dir,
             connect_timeout,
             command_timeout,
@@ -110,19 +120,38 @@ impl SshPool {
         }
     }
 
+    fn slot(&self, name: &str) -> Slot {
+        // A std mutex, held only to look up or insert the slot, never across an await.
+        let mut sessions = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        sessions.entry(name.to_owned()).or_default().clone()
+    }
+
     async fn session(&self, infra: &Infrastructure) -> Result<Arc<Session>, SshError> {
-        let mut sessions = self.sessions.lock().await;
-        if let Some(session) = sessions.get(&infra.name) {
-            return Ok(session.clone());
+        let slot = self.slot(&infra.name);
+        let mut session = slot.lock().await;
+        if let Some(existing) = session.as_ref() {
+            return Ok(existing.clone());
         }
-        let session = Arc::new(self.connect(infra).await?);
-        sessions.insert(infra.name.clone(), session.clone());
-        Ok(session)
+        let connected = Arc::new(self.connect(infra).await?);
+        *session = Some(connected.clone());
+        Ok(connected)
     }
 
     /// Drops a connection (after a failure or when the infrastructure is removed).
     pub async fn forget(&self, name: &str) {
-        self.sessions.lock().await.remove(name);
+        let slot = {
+            let mut sessions = self
+                .sessions
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            sessions.remove(name)
+        };
+        if let Some(slot) = slot {
+            slot.lock().await.take();
+        }
     }
 
     /// Runs `command` through the remote login shell, feeding `stdin` if given. A broken

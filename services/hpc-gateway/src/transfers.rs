@@ -122,7 +122,11 @@ fn default_region() -> String {
 
 /// Checks a cluster path given by a client.
 pub fn check_cluster_path(field: &str, path: &str) -> Result<(), String> {
-    if path.is_empty() || path.ends_with('/') || path.contains(['\n', '\r', '\0']) {
+    if path.is_empty()
+        || path.starts_with('-')
+        || path.ends_with('/')
+        || path.contains(['\n', '\r', '\0'])
+    {
         return Err(format!("{field}: a file path on the cluster"));
     }
     Ok(())
@@ -225,7 +229,7 @@ where
     let dst = shell_quote(&transfer.dst);
     let partial = shell_quote(&format!("{}.partial", transfer.dst));
     let command = format!(
-        "mkdir -p {} && cat > {partial} && mv -f {partial} {dst} && sha256sum {dst}",
+        "mkdir -p -- {} && cat > {partial}",
         parent_of(&transfer.dst)
     );
     let mut child = gateway
@@ -258,30 +262,61 @@ where
     }
     .await;
     drop(stdin);
-    let output = child
+    let written = child
         .wait_with_output()
         .await
-        .map_err(|err| err.to_string())?;
-    streamed?;
-    if !output.status.success() {
-        return Err(format!(
-            "writing {} on the cluster failed: {}",
-            transfer.dst,
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
+        .map_err(|err| err.to_string());
+    // Only a complete copy whose checksum matches replaces `dst`; anything else removes the
+    // partial file (the remote `cat` ends "successfully" when a failed source closes its input).
+    let verified: Result<String, String> = async {
+        streamed?;
+        let output = written?;
+        if !output.status.success() {
+            return Err(format!(
+                "writing {} on the cluster failed: {}",
+                transfer.dst,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        let ours = hex(&hasher.finalize());
+        let check = gateway
+            .ssh
+            .run(infra, &format!("sha256sum -- {partial}"), None)
+            .await
+            .map_err(|e| e.to_string())?;
+        let theirs = check
+            .stdout
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        if ours != theirs {
+            return Err(format!(
+                "checksum mismatch: sent {ours}, the cluster has {theirs}"
+            ));
+        }
+        let moved = gateway
+            .ssh
+            .run(infra, &format!("mv -f -- {partial} {dst}"), None)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !moved.success() {
+            return Err(format!(
+                "renaming into {} failed: {}",
+                transfer.dst,
+                moved.stderr.trim()
+            ));
+        }
+        Ok(ours)
     }
-    let ours = hex(&hasher.finalize());
-    let theirs = String::from_utf8_lossy(&output.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    if ours != theirs {
-        return Err(format!(
-            "checksum mismatch: sent {ours}, the cluster has {theirs}"
-        ));
+    .await;
+    if verified.is_err() {
+        let _ = gateway
+            .ssh
+            .run(infra, &format!("rm -f -- {partial}"), None)
+            .await;
     }
-    Ok(ours)
+    verified
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -367,7 +402,7 @@ pub async fn run_s3_result(
         let src = shell_quote(&request.src);
         let size = gateway
             .ssh
-            .run(&infra, &format!("stat -c %s {src}"), None)
+            .run(&infra, &format!("stat -c %s -- {src}"), None)
             .await
             .map_err(|e| e.to_string())?;
         if !size.success() {
@@ -375,8 +410,10 @@ pub async fn run_s3_result(
         }
         transfer.bytes_total = size.stdout.trim().parse().ok();
         let client = s3_client(&request.endpoint, &request.region, &request.access_key, &request.secret_key);
-        let mut child = gateway.ssh.spawn(&infra, &format!("cat {src}")).await.map_err(|e| e.to_string())?;
+        let mut child = gateway.ssh.spawn(&infra, &format!("cat -- {src}")).await.map_err(|e| e.to_string())?;
         let mut stdout = child.stdout().take().ok_or("no stdout from the cluster")?;
+        // Waited for at the end of the input, before anything is committed to the store.
+        let mut reader = Some(child);
         let mut hasher = Sha256::new();
         let mut upload_id: Option<String> = None;
         let mut parts = Vec::new();
@@ -395,6 +432,15 @@ pub async fn run_s3_result(
                     }
                 }
                 let last = buffer.len() < PART_BYTES;
+                if last {
+                    // End of input: a `cat` that failed midway also ends its output, so its
+                    // exit status decides before the object is written or completed.
+                    let finished = reader.take().ok_or("the reader ended twice")?;
+                    let status = finished.wait().await.map_err(|e| e.to_string())?;
+                    if !status.success() {
+                        return Err(format!("reading {} on the cluster failed", request.src));
+                    }
+                }
                 hasher.update(&buffer);
                 transfer.bytes_done += buffer.len() as u64;
                 if upload_id.is_none() && last {
@@ -459,7 +505,7 @@ pub async fn run_s3_result(
         }
         .await;
         drop(stdout);
-        let status = child.wait().await.map_err(|e| e.to_string())?;
+        drop(reader);
         if let Err(reason) = uploaded {
             if let Some(id) = &upload_id {
                 // Leave no half-written upload behind in the object store.
@@ -473,13 +519,10 @@ pub async fn run_s3_result(
             }
             return Err(reason);
         }
-        if !status.success() {
-            return Err(format!("reading {} on the cluster failed", request.src));
-        }
         let ours = hex(&hasher.finalize());
         let remote = gateway
             .ssh
-            .run(&infra, &format!("sha256sum {src}"), None)
+            .run(&infra, &format!("sha256sum -- {src}"), None)
             .await
             .map_err(|e| e.to_string())?;
         let theirs = remote.stdout.split_whitespace().next().unwrap_or_default().to_owned();
@@ -523,7 +566,7 @@ mod tests {
     #[test]
     fn paths_and_s3_locations_are_checked() {
         assert!(check_cluster_path("dst", "in/data.bin").is_ok());
-        for bad in ["", "dir/", "a\nb", "nul\0"] {
+        for bad in ["", "dir/", "a\nb", "nul\0", "-rf"] {
             assert!(check_cluster_path("dst", bad).is_err(), "{bad:?}");
         }
         assert!(check_s3("http://127.0.0.1:8333", "b", "k").is_ok());
