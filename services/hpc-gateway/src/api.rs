@@ -368,6 +368,14 @@ async fn cancel_job(
         .await
         .map_err(ssh_error)?;
     if !output.success() {
+        // The job may have ended between the check above and the cancel.
+        let now = job(&state, &id).await?;
+        if !now.is_watched() {
+            return Err(ApiError::conflict(format!(
+                "job {id} already ended ({:?})",
+                now.status
+            )));
+        }
         return Err(ApiError::unprocessable(format!(
             "the scheduler refused the cancel: {}",
             output.stderr.trim()

@@ -14,6 +14,7 @@ use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -26,6 +27,8 @@ use crate::{Gateway, unix_now};
 
 /// Size of a multipart upload part (and of the read buffer for results).
 const PART_BYTES: usize = 16 << 20;
+/// Multipart uploads to S3 that run at once while the next part is read.
+const PARTS_IN_FLIGHT: usize = 4;
 /// How often progress is written to the record while bytes flow.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
@@ -225,7 +228,6 @@ where
     S: futures::Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    use futures::StreamExt;
     let dst = shell_quote(&transfer.dst);
     let partial = shell_quote(&format!("{}.partial", transfer.dst));
     let command = format!(
@@ -369,7 +371,13 @@ pub async fn run_data(
     mut transfer: Transfer,
 ) {
     let outcome = async {
-        let response = reqwest::Client::new()
+        // A stalled source must end as a failure, not stay `transferring`.
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(15))
+            .read_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|err| format!("http client: {err}"))?;
+        let response = http
             .get(&transfer.src)
             .send()
             .await
@@ -416,7 +424,9 @@ pub async fn run_s3_result(
         let mut reader = Some(child);
         let mut hasher = Sha256::new();
         let mut upload_id: Option<String> = None;
-        let mut parts = Vec::new();
+        let mut parts: Vec<CompletedPart> = Vec::new();
+        let mut part_count = 0usize;
+        let mut in_flight = futures::stream::FuturesUnordered::new();
         let mut last_saved = Instant::now();
         let uploaded: Result<(), String> = async {
             loop {
@@ -470,19 +480,29 @@ pub async fn run_s3_result(
                         id
                     }
                 };
-                if !buffer.is_empty() || parts.is_empty() {
-                    let number = i32::try_from(parts.len() + 1).map_err(|_| "too many parts")?;
-                    let part = client
+                if !buffer.is_empty() || part_count == 0 {
+                    part_count += 1;
+                    let number = i32::try_from(part_count).map_err(|_| "too many parts")?;
+                    // Up to PARTS_IN_FLIGHT uploads run while the next part is read from SSH.
+                    if in_flight.len() >= PARTS_IN_FLIGHT
+                        && let Some(done) = in_flight.next().await
+                    {
+                        parts.push(done?);
+                    }
+                    let upload = client
                         .upload_part()
                         .bucket(&request.bucket)
                         .key(&request.object)
                         .upload_id(&id)
                         .part_number(number)
                         .body(ByteStream::from(buffer))
-                        .send()
-                        .await
-                        .map_err(|err| format!("uploading part {number}: {}", error_chain(&err)))?;
-                    parts.push(CompletedPart::builder().part_number(number).set_e_tag(part.e_tag).build());
+                        .send();
+                    in_flight.push(async move {
+                        upload
+                            .await
+                            .map(|part| CompletedPart::builder().part_number(number).set_e_tag(part.e_tag).build())
+                            .map_err(|err| format!("uploading part {number}: {}", error_chain(&err)))
+                    });
                 }
                 if last_saved.elapsed() >= PROGRESS_EVERY {
                     transfer.updated_at = unix_now();
@@ -490,6 +510,10 @@ pub async fn run_s3_result(
                     last_saved = Instant::now();
                 }
                 if last {
+                    while let Some(done) = in_flight.next().await {
+                        parts.push(done?);
+                    }
+                    parts.sort_by_key(|p| p.part_number);
                     client
                         .complete_multipart_upload()
                         .bucket(&request.bucket)

@@ -99,6 +99,9 @@ async fn refresh_infrastructure(
             Err(err) => tracing::debug!(error = %err, "accounting query failed"),
         }
     }
+    // "Missing" only means gone when the query demonstrably worked: a controller that is down
+    // also answers with no jobs.
+    let query_worked = live.success() || !reports.is_empty();
     for job in jobs {
         if let Some(report) = reports.get(&job.value.scheduler_id) {
             let finished = scheduler.is_finished(report);
@@ -109,10 +112,28 @@ async fn refresh_infrastructure(
                 None
             };
             store_report(gateway, job, report, finished, recorded).await?;
+        } else if query_worked
+            && unix_now().saturating_sub(job.value.submitted_at) > FORGOTTEN_AFTER_SECS
+        {
+            // Neither the live query nor accounting knows the job any more (a scheduler that
+            // keeps no finished jobs): its own exit record settles it, or it ends `unknown`.
+            let recorded = recorded_exit_code(gateway, &infra, &job.value).await;
+            let mut report = JobReport::new(job.value.scheduler_id.clone(), JobState::Unknown, "");
+            if recorded.is_none() {
+                report.reason = Some(
+                    "the scheduler no longer knows this job and it recorded no exit status"
+                        .to_owned(),
+                );
+            }
+            store_report(gateway, job, &report, true, recorded).await?;
         }
     }
     Ok(())
 }
+
+/// How long a job may be missing from every scheduler query before it counts as gone (new jobs
+/// are visible at once; the margin covers a controller restart).
+const FORGOTTEN_AFTER_SECS: i64 = 120;
 
 async fn recorded_exit_code(gateway: &Gateway, infra: &Infrastructure, job: &Job) -> Option<i32> {
     let command = crate::jobs::read_exit_code_command(job);
