@@ -505,7 +505,8 @@ async fn transfer(state: &AppState, id: &Uuid, kind: TransferKind) -> Result<Res
     Ok(axum::Json(found).into_response())
 }
 
-/// Copy an HTTP(S) URL to a path on the cluster (streamed over SSH, SHA-256 verified).
+/// Copy an HTTP(S) URL to a path on the cluster, or a cluster path to an HTTP(S) URL with a PUT
+/// (streamed over SSH, SHA-256 verified).
 #[utoipa::path(post, path = "/data", tag = "Data", request_body = DataRequest,
     responses((status = 201, body = Transfer), (status = 400, body = serrano_service::ErrorBody),
         (status = 404, body = serrano_service::ErrorBody)))]
@@ -513,12 +514,23 @@ async fn start_data(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<DataRequest>,
 ) -> Result<Response, ApiError> {
-    if !(request.src.starts_with("http://") || request.src.starts_with("https://")) {
-        return Err(ApiError::validation(
-            "src: an http(s) URL (S3 objects go through /s3_data, which carries the endpoint and keys)",
-        ));
-    }
-    transfers::check_cluster_path("dst", &request.dst).map_err(ApiError::validation)?;
+    let is_url = |s: &str| s.starts_with("http://") || s.starts_with("https://");
+    let inbound = match (is_url(&request.src), is_url(&request.dst)) {
+        (true, false) => {
+            transfers::check_cluster_path("dst", &request.dst).map_err(ApiError::validation)?;
+            true
+        }
+        (false, true) => {
+            transfers::check_cluster_path("src", &request.src).map_err(ApiError::validation)?;
+            false
+        }
+        _ => {
+            return Err(ApiError::validation(
+                "one of src and dst is an http(s) URL and the other a path on the cluster \
+                 (S3 objects go through /s3_data and /s3_result, which carry the endpoint and keys)",
+            ));
+        }
+    };
     let infra = infrastructure(&state, &request.infrastructure).await?;
     let record = new_transfer(
         TransferKind::Data,
@@ -526,8 +538,13 @@ async fn start_data(
         request.src.clone(),
         request.dst.clone(),
     );
-    let work = transfers::run_data(state.clone(), infra, record.clone());
-    accepted(&state, record, work).await
+    if inbound {
+        let work = transfers::run_data(state.clone(), infra, record.clone());
+        accepted(&state, record, work).await
+    } else {
+        let work = transfers::run_data_out(state.clone(), infra, record.clone());
+        accepted(&state, record, work).await
+    }
 }
 
 #[utoipa::path(get, path = "/data/{id}", tag = "Data", params(("id" = Uuid, Path)),

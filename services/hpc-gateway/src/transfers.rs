@@ -398,6 +398,105 @@ pub async fn run_data(
     finish(&gateway, transfer, outcome).await;
 }
 
+/// `POST /data` work in the other direction: cluster path → HTTP(S) URL (a PUT, e.g. to a
+/// presigned object-store URL), streamed from a remote `cat` with the length from `stat` and the
+/// SHA-256 of what was sent compared with `sha256sum` on the cluster.
+pub async fn run_data_out(
+    gateway: std::sync::Arc<Gateway>,
+    infra: Infrastructure,
+    mut transfer: Transfer,
+) {
+    let outcome = async {
+        let src = shell_quote(&transfer.src);
+        let size = gateway
+            .ssh
+            .run(&infra, &format!("stat -c %s -- {src}"), None)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !size.success() {
+            return Err(format!("{} is not readable on the cluster: {}", transfer.src, size.stderr.trim()));
+        }
+        let length: u64 = size.stdout.trim().parse().map_err(|_| "stat gave no size".to_owned())?;
+        transfer.bytes_total = Some(length);
+        let mut child = gateway.ssh.spawn(&infra, &format!("cat -- {src}")).await.map_err(|e| e.to_string())?;
+        let stdout = child.stdout().take().ok_or("no stdout from the cluster")?;
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let hasher = std::sync::Arc::new(std::sync::Mutex::new(Sha256::new()));
+        let body = {
+            let (sent, hasher) = (sent.clone(), hasher.clone());
+            futures::stream::try_unfold(stdout, move |mut stdout| {
+                let (sent, hasher) = (sent.clone(), hasher.clone());
+                async move {
+                    let mut chunk = vec![0u8; 256 << 10];
+                    let read = stdout.read(&mut chunk).await?;
+                    if read == 0 {
+                        return Ok::<_, std::io::Error>(None);
+                    }
+                    chunk.truncate(read);
+                    sent.fetch_add(read as u64, std::sync::atomic::Ordering::Relaxed);
+                    if let Ok(mut hasher) = hasher.lock() {
+                        hasher.update(&chunk);
+                    }
+                    Ok(Some((Bytes::from(chunk), stdout)))
+                }
+            })
+        };
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(15))
+            .read_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|err| format!("http client: {err}"))?;
+        let request = http
+            .put(&transfer.dst)
+            .header(reqwest::header::CONTENT_LENGTH, length)
+            .body(reqwest::Body::wrap_stream(body))
+            .send();
+        tokio::pin!(request);
+        let mut ticker = tokio::time::interval(PROGRESS_EVERY);
+        let response = loop {
+            tokio::select! {
+                response = &mut request => break response,
+                _ = ticker.tick() => {
+                    transfer.bytes_done = sent.load(std::sync::atomic::Ordering::Relaxed);
+                    transfer.updated_at = unix_now();
+                    save(&gateway, &transfer).await;
+                }
+            }
+        };
+        transfer.bytes_done = sent.load(std::sync::atomic::Ordering::Relaxed);
+        let response = response.map_err(|err| format!("sending to the destination: {}", error_chain(&err)))?;
+        let status = child.wait().await.map_err(|e| e.to_string())?;
+        if !status.success() {
+            return Err(format!("reading {} on the cluster failed", transfer.src));
+        }
+        if !response.status().is_success() {
+            let code = response.status();
+            let detail = response.text().await.unwrap_or_default();
+            let detail: String = detail.chars().take(300).collect();
+            return Err(format!("the destination answered HTTP {code}: {detail}"));
+        }
+        if transfer.bytes_done != length {
+            return Err(format!("sent {} of {length} bytes (the file changed during the transfer?)", transfer.bytes_done));
+        }
+        let ours = {
+            let hasher = hasher.lock().map_err(|_| "checksum state lost".to_owned())?;
+            hex(&hasher.clone().finalize())
+        };
+        let remote = gateway
+            .ssh
+            .run(&infra, &format!("sha256sum -- {src}"), None)
+            .await
+            .map_err(|e| e.to_string())?;
+        let theirs = remote.stdout.split_whitespace().next().unwrap_or_default().to_owned();
+        if ours != theirs {
+            return Err(format!("checksum mismatch: sent {ours}, the file on the cluster is {theirs} (it changed during the transfer?)"));
+        }
+        Ok(ours)
+    }
+    .await;
+    finish(&gateway, transfer, outcome).await;
+}
+
 /// `POST /s3_result` work: cluster path → S3 object (multipart above one part), then the
 /// SHA-256 of what was read compared with `sha256sum` of the file on the cluster.
 pub async fn run_s3_result(

@@ -453,6 +453,50 @@ async fn staging_between_s3_and_the_cluster() {
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["sha256"], sha256_hex(&small));
 
+    // And back: a cluster file PUT to an HTTP(S) URL (a presigned PUT here).
+    let put_url = client
+        .put_object()
+        .bucket(&bucket)
+        .key("out-via-http.bin")
+        .presigned(
+            aws_sdk_s3::presigning::PresigningConfig::expires_in(Duration::from_secs(300)).unwrap(),
+        )
+        .await
+        .unwrap()
+        .uri()
+        .to_owned();
+    let (status, started) = gateway
+        .call(Method::POST, "/data", Some(json!({"src": format!("{area}/via-http.bin"), "dst": put_url, "infrastructure": "stage"})))
+        .await;
+    assert_eq!(status, 201, "{started}");
+    let done = wait_transfer(
+        &gateway,
+        &format!("/data/{}", started["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["bytes_done"], small.len() as u64, "{done}");
+    let fetched = client
+        .get_object()
+        .bucket(&bucket)
+        .key("out-via-http.bin")
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(sha256_hex(&fetched.into_bytes()), sha256_hex(&small));
+    let (status, refused) = gateway
+        .call(
+            Method::POST,
+            "/data",
+            Some(json!({"src": "http://a/x", "dst": "http://b/y", "infrastructure": "stage"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+
     // Failures end as `failure` with a reason, and nothing half-written is left under dst.
     let (_, started) = gateway
         .call(
