@@ -1,0 +1,12 @@
+//! On-premises secure storage gateway (D6.7 4.8 Secure Storage Service, 4.10 storage policy and
+//! location APIs): an S3 server whose objects are encrypted, erasure coded by `serrano-codec`
+//! and spread over edge and cloud backends chosen by each bucket's storage policy.
+//!
+//! Layout: [`s3`] is the protocol (SigV4, XML, error codes: pure); the object pipeline, backends
+//! and metadata store are adapters at the edge.
+
+pub mod s3;
+
+pub const SERVICE: &str = "storage-gateway";
+/// Fixed default port (ARCHITECTURE.md "Ports").
+pub const DEFAULT_PORT: u16 = 7113;
