@@ -49,6 +49,7 @@ pub fn cases() -> Vec<Case> {
         case!(delete_returns_previous),
         case!(delete_prefix_counts),
         case!(list_prefix_sorted_and_bounded),
+        case!(scan_prefix_pages),
         case!(watch_from_now),
         case!(watch_from_old_revision),
         case!(watch_replay_races_with_writes),
@@ -386,6 +387,36 @@ pub async fn list_prefix_sorted_and_bounded(s: Arc<dyn KvStore>, p: String) {
     assert_eq!(list("p/").await.0, vec!["p/x", "p/y"]);
     assert_eq!(list("p").await.0, vec!["p/x", "p/y", "px"]);
     assert_eq!(list("q").await.0, Vec::<String>::new());
+}
+
+pub async fn scan_prefix_pages(s: Arc<dyn KvStore>, p: String) {
+    for k in ["o/b", "o/a", "o/c/1", "o/c/2", "o/d", "o0", "n"] {
+        s.put(&format!("{p}{k}"), k.as_bytes().to_vec(), 0)
+            .await
+            .unwrap();
+    }
+    let scan = |start: &'static str, limit: usize| {
+        let s = s.clone();
+        let p = p.clone();
+        async move {
+            s.scan_prefix(&format!("{p}o/"), &format!("{p}{start}"), limit)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|kv| kv.key[p.len()..].to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        scan("", 100).await,
+        vec!["o/a", "o/b", "o/c/1", "o/c/2", "o/d"]
+    );
+    assert_eq!(scan("", 2).await, vec!["o/a", "o/b"]);
+    assert_eq!(scan("o/b", 2).await, vec!["o/b", "o/c/1"]);
+    assert_eq!(scan("o/b\0", 2).await, vec!["o/c/1", "o/c/2"]);
+    assert_eq!(scan("o/d", 10).await, vec!["o/d"]);
+    assert_eq!(scan("o/e", 10).await, Vec::<String>::new());
+    assert_eq!(scan("", 0).await, Vec::<String>::new());
 }
 
 pub async fn watch_from_now(s: Arc<dyn KvStore>, p: String) {

@@ -1354,6 +1354,23 @@ impl KvStore for EmbeddedStore {
         })
     }
 
+    async fn scan_prefix(
+        &self,
+        prefix: &str,
+        start: &str,
+        limit: usize,
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        let from = if start > prefix { start } else { prefix };
+        let st = lock(&self.handle.shared.state);
+        Ok(st
+            .kvs
+            .range::<str, _>((std::ops::Bound::Included(from), std::ops::Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .take(limit)
+            .map(|(_, v)| v.clone())
+            .collect())
+    }
+
     async fn watch_prefix(
         &self,
         prefix: &str,

@@ -276,6 +276,37 @@ impl KvStore for EtcdStore {
         })
     }
 
+    async fn scan_prefix(
+        &self,
+        prefix: &str,
+        start: &str,
+        limit: usize,
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let from = if start > prefix { start } else { prefix };
+        let mut options = GetOptions::new()
+            .with_limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .with_sort(etcd_client::SortTarget::Key, etcd_client::SortOrder::Ascend);
+        // Range end of a prefix: the prefix with its last byte below 0xff incremented; none
+        // (every key from `from` on, "\0" in etcd terms) when there is no such byte.
+        let mut end = prefix.as_bytes().to_vec();
+        while end.last() == Some(&0xff) {
+            end.pop();
+        }
+        match end.last_mut() {
+            Some(last) => {
+                *last += 1;
+                options = options.with_range(end);
+            }
+            None => options = options.with_from_key(),
+        }
+        let mut c = self.client.clone();
+        let resp = self.call(c.get(from, Some(options))).await?;
+        Ok(resp.kvs().iter().map(to_kv).collect())
+    }
+
     async fn watch_prefix(
         &self,
         prefix: &str,

@@ -161,6 +161,14 @@ pub trait KvStore: Send + Sync + fmt::Debug {
     async fn delete_prefix(&self, prefix: &str) -> Result<u64, StoreError>;
     /// Lists every key under a prefix, sorted by key.
     async fn list_prefix(&self, prefix: &str) -> Result<ListResult, StoreError>;
+    /// Lists at most `limit` keys under `prefix` that are >= `start`, sorted by key (pages of a
+    /// large prefix, e.g. the objects of a bucket).
+    async fn scan_prefix(
+        &self,
+        prefix: &str,
+        start: &str,
+        limit: usize,
+    ) -> Result<Vec<KeyValue>, StoreError>;
     /// Watches every key under a prefix. With `start_revision` = Some(r) the stream first replays
     /// every event with revision >= r (Compacted if r is older than the retained history), then
     /// follows live changes; with None it starts after the current revision.
