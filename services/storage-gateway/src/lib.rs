@@ -5,6 +5,7 @@
 //! Layout: [`s3`] is the protocol (SigV4, XML, error codes: pure); the object pipeline, backends
 //! and metadata store are adapters at the edge.
 
+pub mod backend;
 pub mod s3;
 
 pub const SERVICE: &str = "storage-gateway";
