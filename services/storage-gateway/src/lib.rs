@@ -6,6 +6,7 @@
 //! and metadata store are adapters at the edge.
 
 pub mod backend;
+pub mod meta;
 pub mod s3;
 
 pub const SERVICE: &str = "storage-gateway";
