@@ -2,5 +2,9 @@
 //! storage issue).
 
 fn main() {
-    println!("{} (port {})", serrano_storage_gateway::SERVICE, serrano_storage_gateway::DEFAULT_PORT);
+    println!(
+        "{} (port {})",
+        serrano_storage_gateway::SERVICE,
+        serrano_storage_gateway::DEFAULT_PORT
+    );
 }

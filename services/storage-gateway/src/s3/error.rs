@@ -88,7 +88,10 @@ impl S3ErrorCode {
     pub fn status(self) -> StatusCode {
         use S3ErrorCode::*;
         match self {
-            AccessDenied | InvalidAccessKeyId | SignatureDoesNotMatch | RequestTimeTooSkewed
+            AccessDenied
+            | InvalidAccessKeyId
+            | SignatureDoesNotMatch
+            | RequestTimeTooSkewed
             | ExpiredToken => StatusCode::FORBIDDEN,
             NoSuchBucket | NoSuchKey | NoSuchUpload => StatusCode::NOT_FOUND,
             BucketAlreadyExists | BucketAlreadyOwnedByYou | BucketNotEmpty => StatusCode::CONFLICT,
@@ -100,12 +103,21 @@ impl S3ErrorCode {
             NotImplemented => StatusCode::NOT_IMPLEMENTED,
             InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             ServiceUnavailable | SlowDown => StatusCode::SERVICE_UNAVAILABLE,
-            AuthorizationHeaderMalformed | BadDigest | EntityTooLarge | EntityTooSmall
-            | IncompleteBody | InvalidArgument | InvalidBucketName | InvalidDigest
-            | InvalidLocationConstraint | InvalidPart | InvalidPartOrder | InvalidRequest
-            | KeyTooLongError | MalformedXML | XAmzContentSHA256Mismatch => {
-                StatusCode::BAD_REQUEST
-            }
+            AuthorizationHeaderMalformed
+            | BadDigest
+            | EntityTooLarge
+            | EntityTooSmall
+            | IncompleteBody
+            | InvalidArgument
+            | InvalidBucketName
+            | InvalidDigest
+            | InvalidLocationConstraint
+            | InvalidPart
+            | InvalidPartOrder
+            | InvalidRequest
+            | KeyTooLongError
+            | MalformedXML
+            | XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
         }
     }
 }
@@ -156,9 +168,11 @@ pub fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
+            // A literal CR would be read back as LF by any XML parser.
+            '\r' => out.push_str("&#13;"),
             // Characters XML 1.0 cannot carry at all (keys may hold them): numeric references
             // are not allowed either, so they are replaced.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{FFFD}'),
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n') => out.push('\u{FFFD}'),
             c => out.push(c),
         }
     }
@@ -178,7 +192,13 @@ mod tests {
         assert!(xml.contains("<Resource>/b/a&lt;b&gt;&amp;c</Resource>"));
         assert!(xml.contains("<RequestId>req-1</RequestId>"));
         assert_eq!(S3ErrorCode::NoSuchKey.status(), StatusCode::NOT_FOUND);
-        assert_eq!(S3ErrorCode::InvalidRange.status(), StatusCode::RANGE_NOT_SATISFIABLE);
-        assert_eq!(S3ErrorCode::SignatureDoesNotMatch.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            S3ErrorCode::InvalidRange.status(),
+            StatusCode::RANGE_NOT_SATISFIABLE
+        );
+        assert_eq!(
+            S3ErrorCode::SignatureDoesNotMatch.status(),
+            StatusCode::FORBIDDEN
+        );
     }
 }
