@@ -398,6 +398,44 @@ pub async fn run_data(
     finish(&gateway, transfer, outcome).await;
 }
 
+/// Size of a file on the cluster (`stat`), with a reason naming it when it is not readable.
+async fn remote_size(gateway: &Gateway, infra: &Infrastructure, path: &str) -> Result<u64, String> {
+    let size = gateway
+        .ssh
+        .run(infra, &format!("stat -c %s -- {}", shell_quote(path)), None)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !size.success() {
+        return Err(format!(
+            "{path} is not readable on the cluster: {}",
+            size.stderr.trim()
+        ));
+    }
+    size.stdout
+        .trim()
+        .parse()
+        .map_err(|_| "stat gave no size".to_owned())
+}
+
+/// SHA-256 (hex) of a file on the cluster (`sha256sum`); empty when it could not be computed.
+async fn remote_sha256(
+    gateway: &Gateway,
+    infra: &Infrastructure,
+    path: &str,
+) -> Result<String, String> {
+    let remote = gateway
+        .ssh
+        .run(infra, &format!("sha256sum -- {}", shell_quote(path)), None)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(remote
+        .stdout
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned())
+}
+
 /// `POST /data` work in the other direction: cluster path → HTTP(S) URL (a PUT, e.g. to a
 /// presigned object-store URL), streamed from a remote `cat` with the length from `stat` and the
 /// SHA-256 of what was sent compared with `sha256sum` on the cluster.
@@ -408,15 +446,7 @@ pub async fn run_data_out(
 ) {
     let outcome = async {
         let src = shell_quote(&transfer.src);
-        let size = gateway
-            .ssh
-            .run(&infra, &format!("stat -c %s -- {src}"), None)
-            .await
-            .map_err(|e| e.to_string())?;
-        if !size.success() {
-            return Err(format!("{} is not readable on the cluster: {}", transfer.src, size.stderr.trim()));
-        }
-        let length: u64 = size.stdout.trim().parse().map_err(|_| "stat gave no size".to_owned())?;
+        let length = remote_size(&gateway, &infra, &transfer.src).await?;
         transfer.bytes_total = Some(length);
         let mut child = gateway.ssh.spawn(&infra, &format!("cat -- {src}")).await.map_err(|e| e.to_string())?;
         let stdout = child.stdout().take().ok_or("no stdout from the cluster")?;
@@ -482,12 +512,7 @@ pub async fn run_data_out(
             let hasher = hasher.lock().map_err(|_| "checksum state lost".to_owned())?;
             hex(&hasher.clone().finalize())
         };
-        let remote = gateway
-            .ssh
-            .run(&infra, &format!("sha256sum -- {src}"), None)
-            .await
-            .map_err(|e| e.to_string())?;
-        let theirs = remote.stdout.split_whitespace().next().unwrap_or_default().to_owned();
+        let theirs = remote_sha256(&gateway, &infra, &transfer.src).await?;
         if ours != theirs {
             return Err(format!("checksum mismatch: sent {ours}, the file on the cluster is {theirs} (it changed during the transfer?)"));
         }
@@ -507,15 +532,7 @@ pub async fn run_s3_result(
 ) {
     let outcome = async {
         let src = shell_quote(&request.src);
-        let size = gateway
-            .ssh
-            .run(&infra, &format!("stat -c %s -- {src}"), None)
-            .await
-            .map_err(|e| e.to_string())?;
-        if !size.success() {
-            return Err(format!("{} is not readable on the cluster: {}", request.src, size.stderr.trim()));
-        }
-        transfer.bytes_total = size.stdout.trim().parse().ok();
+        transfer.bytes_total = Some(remote_size(&gateway, &infra, &request.src).await?);
         let client = s3_client(&request.endpoint, &request.region, &request.access_key, &request.secret_key);
         let mut child = gateway.ssh.spawn(&infra, &format!("cat -- {src}")).await.map_err(|e| e.to_string())?;
         let mut stdout = child.stdout().take().ok_or("no stdout from the cluster")?;
@@ -643,12 +660,7 @@ pub async fn run_s3_result(
             return Err(reason);
         }
         let ours = hex(&hasher.finalize());
-        let remote = gateway
-            .ssh
-            .run(&infra, &format!("sha256sum -- {src}"), None)
-            .await
-            .map_err(|e| e.to_string())?;
-        let theirs = remote.stdout.split_whitespace().next().unwrap_or_default().to_owned();
+        let theirs = remote_sha256(&gateway, &infra, &request.src).await?;
         if ours != theirs {
             let _ = client.delete_object().bucket(&request.bucket).key(&request.object).send().await;
             return Err(format!("checksum mismatch: read {ours}, the file on the cluster is {theirs} (it changed during the transfer?)"));
