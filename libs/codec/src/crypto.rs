@@ -13,6 +13,15 @@ use crate::CodecError;
 pub const KEY_BYTES: usize = 32;
 pub const TAG_BYTES: usize = 16;
 
+fn to_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
 fn random<const N: usize>() -> Result<[u8; N], CodecError> {
     let mut bytes = [0u8; N];
     SystemRandom::new()
@@ -78,10 +87,7 @@ impl MasterKey {
 
     /// A fresh random master key, as hex (for first start).
     pub fn generate_hex() -> Result<String, CodecError> {
-        Ok(random::<KEY_BYTES>()?
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect())
+        Ok(to_hex(&random::<KEY_BYTES>()?))
     }
 
     pub fn id(&self) -> &str {
@@ -147,7 +153,7 @@ mod hex_bytes {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
     pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        s.serialize_str(&super::to_hex(bytes))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {

@@ -70,11 +70,7 @@ impl Erasure {
     /// A code with `data` data shards and `parity` redundant ones (`parity` may be 0: no
     /// redundancy). RLNC picks its canonical seed for this shape.
     pub fn new(scheme: Scheme, data: usize, parity: usize) -> Result<Self, CodecError> {
-        if data == 0 || data + parity > 255 {
-            return Err(CodecError::Parameters(format!(
-                "{data} data + {parity} redundant fragments: need 1 to 255 in all, at least one data"
-            )));
-        }
+        check_shape(data, parity)?;
         let seed = match scheme {
             Scheme::Rlnc => canonical_seed(data, parity),
             Scheme::ReedSolomon => 0,
@@ -89,11 +85,7 @@ impl Erasure {
         parity: usize,
         seed: u32,
     ) -> Result<Self, CodecError> {
-        if data == 0 || data + parity > 255 {
-            return Err(CodecError::Parameters(format!(
-                "{data} data + {parity} redundant fragments: need 1 to 255 in all, at least one data"
-            )));
-        }
+        check_shape(data, parity)?;
         let kind = match scheme {
             Scheme::ReedSolomon if parity == 0 => Kind::ReedSolomon(None),
             Scheme::ReedSolomon => Kind::ReedSolomon(Some(Box::new(
@@ -270,6 +262,16 @@ impl Erasure {
         }
         Ok(())
     }
+}
+
+/// Fragment indices are one byte and at least one fragment carries data.
+fn check_shape(data: usize, parity: usize) -> Result<(), CodecError> {
+    if data == 0 || data + parity > 255 {
+        return Err(CodecError::Parameters(format!(
+            "{data} data + {parity} redundant fragments: need 1 to 255 in all, at least one data"
+        )));
+    }
+    Ok(())
 }
 
 /// splitmix64: a tiny, well-distributed generator; coefficients must be reproducible from the

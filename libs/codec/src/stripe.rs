@@ -3,7 +3,7 @@
 
 use crate::compress::{Compression, inflate};
 use crate::crypto::{DataKey, TAG_BYTES};
-use crate::erasure::{Erasure, Scheme};
+use crate::erasure::Erasure;
 use crate::fragment::{
     FLAG_COMPRESSED, FLAG_ENCRYPTED, FRAGMENT_HEADER_BYTES, Fragment, FragmentHeader,
 };
@@ -244,7 +244,19 @@ impl ObjectCodec {
         stripe: u64,
         fragments: Vec<Option<Fragment>>,
     ) -> Result<DecodedStripe, CodecError> {
-        let (shards, reference, mut damaged) = self.usable_shards(stripe, fragments)?;
+        let (shards, reference, damaged) = self.usable_shards(stripe, fragments)?;
+        self.decode_shards(stripe, &shards, reference, damaged)
+            .map(|(decoded, _)| decoded)
+    }
+
+    /// Decodes checked shards; also gives the header they share.
+    fn decode_shards(
+        &self,
+        stripe: u64,
+        shards: &[Option<Vec<u8>>],
+        reference: Option<FragmentHeader>,
+        mut damaged: Vec<usize>,
+    ) -> Result<(DecodedStripe, FragmentHeader), CodecError> {
         let k = self.erasure.data_shards();
         let present: Vec<usize> = (0..shards.len()).filter(|&i| shards[i].is_some()).collect();
         let Some(header) = reference else {
@@ -265,7 +277,7 @@ impl ObjectCodec {
         let erasure = other.as_ref().unwrap_or(&self.erasure);
         // The first k intact fragments; if the stripe does not authenticate (a fragment damaged
         // in a way its CRC did not show, e.g. rewritten whole), other subsets are tried.
-        let first = self.open_with(erasure, &header, &shards, &present[..k]);
+        let first = self.open_with(erasure, &header, shards, &present[..k]);
         match first {
             Err(CodecError::Authentication { .. }) if present.len() > k => {
                 for excluded in &present {
@@ -278,15 +290,15 @@ impl ObjectCodec {
                     if subset.len() < k {
                         continue;
                     }
-                    if let Ok(plain) = self.open_with(erasure, &header, &shards, &subset) {
+                    if let Ok(plain) = self.open_with(erasure, &header, shards, &subset) {
                         damaged.push(*excluded);
                         damaged.sort_unstable();
-                        return Ok(DecodedStripe { plain, damaged });
+                        return Ok((DecodedStripe { plain, damaged }, header));
                     }
                 }
                 Err(CodecError::Authentication { stripe })
             }
-            other => other.map(|plain| DecodedStripe { plain, damaged }),
+            other => other.map(|plain| (DecodedStripe { plain, damaged }, header)),
         }
     }
 
@@ -379,8 +391,9 @@ impl ObjectCodec {
         stripe: u64,
         fragments: Vec<Option<Fragment>>,
     ) -> Result<Vec<(usize, Vec<u8>)>, CodecError> {
-        let decoded = self.decode_stripe(stripe, fragments.clone())?;
-        let (mut shards, reference, _) = self.usable_shards(stripe, fragments)?;
+        let (mut shards, reference, damaged) = self.usable_shards(stripe, fragments)?;
+        // Authenticates the stripe and names fragments whose damage the CRC did not show.
+        let (decoded, header) = self.decode_shards(stripe, &shards, reference, damaged)?;
         for index in &decoded.damaged {
             shards[*index] = None;
         }
@@ -388,11 +401,6 @@ impl ObjectCodec {
         if missing.is_empty() {
             return Ok(Vec::new());
         }
-        let header = reference.ok_or(CodecError::NotEnoughFragments {
-            stripe,
-            available: 0,
-            needed: self.erasure.data_shards(),
-        })?;
         let other = self.erasure_for(&header)?;
         other
             .as_ref()
@@ -411,16 +419,5 @@ impl ObjectCodec {
                 Ok((index, bytes))
             })
             .collect()
-    }
-}
-
-impl Scheme {
-    /// Parses a policy's scheme name (`RS`, `RLNC`).
-    pub fn parse(name: &str) -> Option<Self> {
-        match name.to_ascii_uppercase().as_str() {
-            "RS" | "REEDSOLOMON" | "REED-SOLOMON" => Some(Scheme::ReedSolomon),
-            "RLNC" => Some(Scheme::Rlnc),
-            _ => None,
-        }
     }
 }

@@ -10,6 +10,19 @@ use http::{HeaderValue, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// An error with its whole `source()` chain, `outer: inner: innermost` (SDK and transport errors
+/// put the useful part in their sources).
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
 /// The one error type of every JSON service, answered as
 /// `{"error":{"code":"...","message":"..."}}`.
 #[derive(Debug, Clone)]

@@ -111,7 +111,7 @@ impl SshPool {
             Ok(Ok(session)) => Ok(session),
             Ok(Err(err)) => Err(SshError::Connect {
                 infrastructure: infra.name.clone(),
-                message: describe(&err),
+                message: serrano_service::error_chain(&err),
             }),
             Err(_) => Err(SshError::Connect {
                 infrastructure: infra.name.clone(),
@@ -201,7 +201,7 @@ impl SshPool {
             let mut child = remote
                 .spawn()
                 .await
-                .map_err(|err| transport(describe(&err)))?;
+                .map_err(|err| transport(serrano_service::error_chain(&err)))?;
             if let Some(bytes) = stdin
                 && let Some(mut pipe) = child.stdin().take()
             {
@@ -215,7 +215,7 @@ impl SshPool {
             let output = child
                 .wait_with_output()
                 .await
-                .map_err(|err| transport(describe(&err)))?;
+                .map_err(|err| transport(serrano_service::error_chain(&err)))?;
             Ok(RemoteOutput {
                 exit_code: output.status.code(),
                 stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -260,20 +260,9 @@ impl SshPool {
                 self.forget(&infra.name).await;
                 Err(SshError::Transport {
                     infrastructure: infra.name.clone(),
-                    message: describe(&err),
+                    message: serrano_service::error_chain(&err),
                 })
             }
         }
     }
-}
-
-fn describe(err: &openssh::Error) -> String {
-    let mut message = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }

@@ -13,6 +13,7 @@ use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use serrano_service::error_chain;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("backend {backend}: {message}")]
@@ -111,6 +112,46 @@ impl LocalDir {
         Ok(removed)
     }
 
+    /// Every fragment under `prefix` with its length, sorted by key (one pass over the tree).
+    async fn walk(&self, prefix: &str) -> Result<Vec<(String, u64)>, BackendError> {
+        let root = self.root.clone();
+        let prefix = prefix.to_owned();
+        self.blocking(move || {
+            let mut found = Vec::new();
+            let mut pending = vec![root.clone()];
+            while let Some(dir) = pending.pop() {
+                let entries = match std::fs::read_dir(&dir) {
+                    Ok(entries) => entries,
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(err) => return Err(err),
+                };
+                for entry in entries.flatten() {
+                    let path = entry.path();
+                    let Ok(relative) = path.strip_prefix(&root) else {
+                        continue;
+                    };
+                    let Some(key) = relative.to_str() else {
+                        continue;
+                    };
+                    if key.starts_with(".tmp") {
+                        continue;
+                    }
+                    let Ok(metadata) = entry.metadata() else {
+                        continue;
+                    };
+                    if metadata.is_dir() {
+                        pending.push(path);
+                    } else if key.starts_with(&prefix) {
+                        found.push((key.to_owned(), metadata.len()));
+                    }
+                }
+            }
+            found.sort();
+            Ok(found)
+        })
+        .await
+    }
+
     fn error(&self, err: impl std::fmt::Display) -> BackendError {
         BackendError::new(&self.name, err.to_string())
     }
@@ -193,56 +234,19 @@ impl Backend for LocalDir {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, BackendError> {
-        let root = self.root.clone();
-        let prefix = prefix.to_owned();
-        self.blocking(move || {
-            let mut keys = Vec::new();
-            let mut pending = vec![root.clone()];
-            while let Some(dir) = pending.pop() {
-                let entries = match std::fs::read_dir(&dir) {
-                    Ok(entries) => entries,
-                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(err) => return Err(err),
-                };
-                for entry in entries.flatten() {
-                    let path = entry.path();
-                    let Ok(relative) = path.strip_prefix(&root) else {
-                        continue;
-                    };
-                    let Some(key) = relative.to_str() else {
-                        continue;
-                    };
-                    if key.starts_with(".tmp") {
-                        continue;
-                    }
-                    if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                        pending.push(path);
-                    } else if key.starts_with(&prefix) {
-                        keys.push(key.to_owned());
-                    }
-                }
-            }
-            keys.sort();
-            Ok(keys)
-        })
-        .await
+        Ok(self
+            .walk(prefix)
+            .await?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect())
     }
 
     async fn usage(&self) -> Result<Usage, BackendError> {
-        let keys = self.list("").await?;
-        let root = self.root.clone();
-        self.blocking(move || {
-            let used_bytes = keys
-                .iter()
-                .filter_map(|k| std::fs::metadata(root.join(k)).ok())
-                .map(|m| m.len())
-                .sum();
-            Ok(Usage {
-                used_bytes,
-                free_bytes: None,
-            })
+        Ok(Usage {
+            used_bytes: self.walk("").await?.iter().map(|(_, len)| len).sum(),
+            free_bytes: None,
         })
-        .await
     }
 }
 
@@ -318,7 +322,7 @@ impl S3Bucket {
         {
             Ok(_) => Ok(()),
             Err(err) => {
-                let text = chain(&err);
+                let text = error_chain(&err);
                 if text.contains("BucketAlreadyOwnedByYou") || text.contains("BucketAlreadyExists")
                 {
                     Ok(())
@@ -335,17 +339,38 @@ impl S3Bucket {
     fn full_key(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
     }
-}
 
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut message = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
+    /// Every fragment under `prefix` with its size, sorted by key (all listing pages).
+    async fn objects(&self, prefix: &str) -> Result<Vec<(String, u64)>, BackendError> {
+        let mut found = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(self.full_key(prefix))
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|err| BackendError::new(&self.name, error_chain(&err)))?;
+            for object in page.contents() {
+                if let Some(key) = object.key().and_then(|k| k.strip_prefix(&self.prefix)) {
+                    let size = object
+                        .size()
+                        .and_then(|s| u64::try_from(s).ok())
+                        .unwrap_or(0);
+                    found.push((key.to_owned(), size));
+                }
+            }
+            match page.next_continuation_token() {
+                Some(next) if page.is_truncated().unwrap_or(false) => token = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        found.sort();
+        Ok(found)
     }
-    message
 }
 
 #[async_trait]
@@ -364,7 +389,7 @@ impl Backend for S3Bucket {
             .send()
             .await
             .map(|_| ())
-            .map_err(|err| BackendError::new(&self.name, chain(&err)))
+            .map_err(|err| BackendError::new(&self.name, error_chain(&err)))
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>, BackendError> {
@@ -382,14 +407,14 @@ impl Backend for S3Bucket {
                 if err.as_service_error().is_some_and(|e| e.is_no_such_key()) {
                     return Ok(None);
                 }
-                return Err(BackendError::new(&self.name, chain(&err)));
+                return Err(BackendError::new(&self.name, error_chain(&err)));
             }
         };
         let body = response
             .body
             .collect()
             .await
-            .map_err(|err| BackendError::new(&self.name, chain(&err)))?;
+            .map_err(|err| BackendError::new(&self.name, error_chain(&err)))?;
         Ok(Some(body.into_bytes()))
     }
 
@@ -402,62 +427,21 @@ impl Backend for S3Bucket {
             .send()
             .await
             .map(|_| ())
-            .map_err(|err| BackendError::new(&self.name, chain(&err)))
+            .map_err(|err| BackendError::new(&self.name, error_chain(&err)))
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, BackendError> {
-        let mut keys = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(self.full_key(prefix))
-                .set_continuation_token(token.take())
-                .send()
-                .await
-                .map_err(|err| BackendError::new(&self.name, chain(&err)))?;
-            for object in page.contents() {
-                if let Some(key) = object.key().and_then(|k| k.strip_prefix(&self.prefix)) {
-                    keys.push(key.to_owned());
-                }
-            }
-            match page.next_continuation_token() {
-                Some(next) if page.is_truncated().unwrap_or(false) => token = Some(next.to_owned()),
-                _ => break,
-            }
-        }
-        keys.sort();
-        Ok(keys)
+        Ok(self
+            .objects(prefix)
+            .await?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect())
     }
 
     async fn usage(&self) -> Result<Usage, BackendError> {
-        let mut used_bytes = 0u64;
-        let mut token: Option<String> = None;
-        loop {
-            let page = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(&self.prefix)
-                .set_continuation_token(token.take())
-                .send()
-                .await
-                .map_err(|err| BackendError::new(&self.name, chain(&err)))?;
-            used_bytes += page
-                .contents()
-                .iter()
-                .filter_map(|o| o.size())
-                .map(|s| u64::try_from(s).unwrap_or(0))
-                .sum::<u64>();
-            match page.next_continuation_token() {
-                Some(next) if page.is_truncated().unwrap_or(false) => token = Some(next.to_owned()),
-                _ => break,
-            }
-        }
         Ok(Usage {
-            used_bytes,
+            used_bytes: self.objects("").await?.iter().map(|(_, len)| len).sum(),
             free_bytes: None,
         })
     }

@@ -133,10 +133,9 @@ impl Xml {
         self.close(name);
     }
 
-    /// An element with arbitrary text, escaped; CR as a character reference, since parsers
-    /// turn a literal CR (LF) into LF (as AWS writes it).
+    /// An element with arbitrary text, escaped (`escape` writes CR as `&#13;`, as AWS does).
     fn text(&mut self, name: &str, text: &str) {
-        self.raw(name, &escape(text).replace('\r', "&#13;"));
+        self.raw(name, &escape(text));
     }
 
     /// A key-like element: percent-encoded with `encoding-type=url`, escaped otherwise.
