@@ -5,9 +5,19 @@
 //! Layout: [`s3`] is the protocol (SigV4, XML, error codes: pure); the object pipeline, backends
 //! and metadata store are adapters at the edge.
 
+pub mod api;
 pub mod backend;
+pub mod locations;
 pub mod meta;
+pub mod meta_contract;
+pub mod mongo;
+pub mod objects;
+pub mod policy;
 pub mod s3;
+pub mod s3_http;
+pub mod server;
+
+pub use server::{Config, Gateway, run, serve_with};
 
 pub const SERVICE: &str = "storage-gateway";
 /// Fixed default port (ARCHITECTURE.md "Ports").

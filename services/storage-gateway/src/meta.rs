@@ -14,6 +14,9 @@ use uuid::Uuid;
 
 const BUCKETS: &str = "/serrano/storage/buckets/";
 const OBJECTS: &str = "/serrano/storage/objects/";
+const UPLOADS: &str = "/serrano/storage/uploads/";
+const PARTS: &str = "/serrano/storage/parts/";
+const RECLAIM: &str = "/serrano/storage/reclaim/";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketMeta {
@@ -28,9 +31,13 @@ pub struct BucketMeta {
 /// A run of stripes written together: the whole body of a simple PUT, or one multipart part.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Segment {
-    /// Names the segment's fragments on the backends (`{data_id}/{stripe}.{fragment}`).
+    /// Names the segment's fragments on the backends (`{data_id}/{stripe}.{fragment}`) and is
+    /// bound into every stripe's authentication data.
     pub data_id: Uuid,
     pub size: u64,
+    /// The segment's own data key wrapped by the master key (None for unencrypted policies):
+    /// one key per segment, so stripe nonces never repeat under a key.
+    pub wrapped_key: Option<WrappedKey>,
 }
 
 /// How an object's stripes were coded and where their fragments went (a snapshot of the policy
@@ -44,8 +51,22 @@ pub struct Placement {
     pub parity: u8,
     pub compression: Compression,
     pub stripe_bytes: u32,
-    /// The data key wrapped by the master key; None for unencrypted policies.
-    pub wrapped_key: Option<WrappedKey>,
+    /// Whether stripes are sealed with AES-256-GCM.
+    pub encrypted: bool,
+}
+
+/// The headers an object keeps and returns (set by PutObject, CreateMultipartUpload, or
+/// CopyObject with `REPLACE`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectHeaders {
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_language: Option<String>,
+    pub cache_control: Option<String>,
+    pub expires: Option<String>,
+    /// `x-amz-meta-*` headers, names lower-cased without the prefix.
+    pub user_metadata: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,16 +79,61 @@ pub struct ObjectMeta {
     /// Without quotes: MD5 hex, or `hex-N` for multipart objects.
     pub etag: String,
     pub last_modified_ms: i64,
-    pub content_type: Option<String>,
-    pub content_encoding: Option<String>,
-    pub content_disposition: Option<String>,
-    pub content_language: Option<String>,
-    pub cache_control: Option<String>,
-    pub expires: Option<String>,
-    /// `x-amz-meta-*` headers, names lower-cased without the prefix.
-    pub user_metadata: BTreeMap<String, String>,
+    #[serde(flatten)]
+    pub headers: ObjectHeaders,
     pub placement: Placement,
+    /// Object bytes in order; each segment is coded with `placement` and `object_id`.
     pub segments: Vec<Segment>,
+}
+
+/// A multipart upload in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upload {
+    pub upload_id: String,
+    pub bucket: String,
+    pub key: String,
+    pub initiated_ms: i64,
+    pub owner: String,
+    pub headers: ObjectHeaders,
+    pub placement: Placement,
+}
+
+/// One uploaded part of a multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    pub number: u32,
+    pub data_id: Uuid,
+    pub size: u64,
+    pub wrapped_key: Option<WrappedKey>,
+    /// MD5 hex of the part's bytes, without quotes.
+    pub etag: String,
+    pub last_modified_ms: i64,
+}
+
+/// Fragments that may have to be deleted: written by an operation that has not committed yet
+/// (crash safety), or no longer referenced after an overwrite, a delete or an abort (delayed
+/// by a grace period so reads in flight finish). The reclaimer deletes them once due unless
+/// `referrer` still references `data_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reclaim {
+    pub data_id: Uuid,
+    /// Backend names that may hold fragments of `data_id`.
+    pub locations: Vec<String>,
+    /// Due from this time on (ms since the epoch).
+    pub not_before_ms: i64,
+    pub bucket: String,
+    pub key: String,
+    /// Set for multipart parts: the upload that may reference `data_id`.
+    pub upload_id: Option<String>,
+    /// Written by a write in progress of gateway `node` in its run `boot`; after a restart
+    /// that node reclaims its own unfinished writes at once.
+    pub in_flight: Option<InFlight>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InFlight {
+    pub node: String,
+    pub boot: Uuid,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -112,6 +178,26 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug {
         start: &str,
         limit: usize,
     ) -> Result<Vec<ObjectMeta>, MetaError>;
+
+    async fn create_upload(&self, upload: &Upload) -> Result<(), MetaError>;
+    async fn upload(&self, bucket: &str, upload_id: &str) -> Result<Option<Upload>, MetaError>;
+    /// Every upload in progress in `bucket`, by key then initiation time.
+    async fn uploads(&self, bucket: &str) -> Result<Vec<Upload>, MetaError>;
+    /// Stores a part record; returns the part it replaced.
+    async fn put_part(&self, upload_id: &str, part: &Part) -> Result<Option<Part>, MetaError>;
+    /// The parts of an upload by part number.
+    async fn parts(&self, upload_id: &str) -> Result<Vec<Part>, MetaError>;
+    /// Removes an upload and its part records; returns the upload.
+    async fn delete_upload(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+    ) -> Result<Option<Upload>, MetaError>;
+
+    async fn put_reclaim(&self, reclaim: &Reclaim) -> Result<(), MetaError>;
+    async fn delete_reclaim(&self, data_id: Uuid) -> Result<(), MetaError>;
+    /// Up to `limit` reclaim records with data ids after `after`, in data id order.
+    async fn reclaims(&self, after: Option<Uuid>, limit: usize) -> Result<Vec<Reclaim>, MetaError>;
 }
 
 /// Metadata on the project datastore (embedded or etcd).
@@ -133,6 +219,14 @@ fn bucket_key(name: &str) -> String {
 fn objects_of(bucket: &str) -> String {
     // Bucket names never contain '/', so this prefix holds exactly the bucket's objects.
     format!("{OBJECTS}{bucket}/")
+}
+
+fn upload_key(bucket: &str, upload_id: &str) -> String {
+    format!("{UPLOADS}{bucket}/{upload_id}")
+}
+
+fn parts_of(upload_id: &str) -> String {
+    format!("{PARTS}{upload_id}/")
 }
 
 fn decode<T: serde::de::DeserializeOwned>(key: &str, value: &[u8]) -> Result<T, MetaError> {
@@ -251,6 +345,118 @@ impl MetadataStore for KvMetadata {
             .map(|kv| decode(&kv.key, &kv.value))
             .collect()
     }
+
+    async fn create_upload(&self, upload: &Upload) -> Result<(), MetaError> {
+        self.kv
+            .put(
+                &upload_key(&upload.bucket, &upload.upload_id),
+                encode(upload)?,
+                0,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn upload(&self, bucket: &str, upload_id: &str) -> Result<Option<Upload>, MetaError> {
+        let key = upload_key(bucket, upload_id);
+        match self.kv.get(&key).await? {
+            Some(kv) => Ok(Some(decode(&key, &kv.value)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn uploads(&self, bucket: &str) -> Result<Vec<Upload>, MetaError> {
+        let mut uploads = self
+            .kv
+            .list_prefix(&format!("{UPLOADS}{bucket}/"))
+            .await?
+            .kvs
+            .iter()
+            .map(|kv| decode::<Upload>(&kv.key, &kv.value))
+            .collect::<Result<Vec<_>, _>>()?;
+        uploads.sort_by(|a, b| {
+            (a.key.as_str(), a.initiated_ms, a.upload_id.as_str()).cmp(&(
+                b.key.as_str(),
+                b.initiated_ms,
+                b.upload_id.as_str(),
+            ))
+        });
+        Ok(uploads)
+    }
+
+    async fn put_part(&self, upload_id: &str, part: &Part) -> Result<Option<Part>, MetaError> {
+        let key = format!("{}{:05}", parts_of(upload_id), part.number);
+        let value = encode(part)?;
+        loop {
+            let current = self.kv.get(&key).await?;
+            let expect = match &current {
+                Some(kv) => Expect::ModRevision(kv.mod_revision),
+                None => Expect::Absent,
+            };
+            if let CasOutcome::Written(_) = self
+                .kv
+                .compare_and_swap(&key, expect, value.clone(), 0)
+                .await?
+            {
+                return match current {
+                    Some(kv) => Ok(decode(&key, &kv.value).ok()),
+                    None => Ok(None),
+                };
+            }
+        }
+    }
+
+    async fn parts(&self, upload_id: &str) -> Result<Vec<Part>, MetaError> {
+        // Zero-padded part numbers (1..=10000) sort numerically.
+        self.kv
+            .list_prefix(&parts_of(upload_id))
+            .await?
+            .kvs
+            .iter()
+            .map(|kv| decode(&kv.key, &kv.value))
+            .collect()
+    }
+
+    async fn delete_upload(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+    ) -> Result<Option<Upload>, MetaError> {
+        let key = upload_key(bucket, upload_id);
+        let removed = self.kv.delete(&key).await?;
+        self.kv.delete_prefix(&parts_of(upload_id)).await?;
+        match removed {
+            Some(kv) => Ok(decode(&key, &kv.value).ok()),
+            None => Ok(None),
+        }
+    }
+
+    async fn put_reclaim(&self, reclaim: &Reclaim) -> Result<(), MetaError> {
+        self.kv
+            .put(
+                &format!("{RECLAIM}{}", reclaim.data_id),
+                encode(reclaim)?,
+                0,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_reclaim(&self, data_id: Uuid) -> Result<(), MetaError> {
+        self.kv.delete(&format!("{RECLAIM}{data_id}")).await?;
+        Ok(())
+    }
+
+    async fn reclaims(&self, after: Option<Uuid>, limit: usize) -> Result<Vec<Reclaim>, MetaError> {
+        // A trailing NUL makes the scan start strictly after `after`.
+        let start = after.map_or_else(|| RECLAIM.to_owned(), |id| format!("{RECLAIM}{id}\0"));
+        self.kv
+            .scan_prefix(RECLAIM, &start, limit)
+            .await?
+            .iter()
+            .map(|kv| decode(&kv.key, &kv.value))
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -267,13 +473,11 @@ mod tests {
             size,
             etag: format!("{size:032x}"),
             last_modified_ms: 1_700_000_000_000,
-            content_type: Some("text/plain".to_owned()),
-            content_encoding: None,
-            content_disposition: None,
-            content_language: None,
-            cache_control: None,
-            expires: None,
-            user_metadata: BTreeMap::from([("owner".to_owned(), "uvt".to_owned())]),
+            headers: ObjectHeaders {
+                content_type: Some("text/plain".to_owned()),
+                user_metadata: BTreeMap::from([("owner".to_owned(), "uvt".to_owned())]),
+                ..ObjectHeaders::default()
+            },
             placement: Placement {
                 locations: vec![
                     "edge-1".into(),
@@ -286,11 +490,12 @@ mod tests {
                 parity: 1,
                 compression: Compression::Deflate { level: 7 },
                 stripe_bytes: 1 << 20,
-                wrapped_key: None,
+                encrypted: true,
             },
             segments: vec![Segment {
                 data_id: Uuid::new_v4(),
                 size,
+                wrapped_key: None,
             }],
         }
     }
