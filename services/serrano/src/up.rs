@@ -57,6 +57,8 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
     let ro_config: serrano_ro_api::Config = serrano_service::load_config(serrano_ro_api::SERVICE)?;
     let mut hpc_config: serrano_hpc_gateway::Config =
         serrano_service::load_config(serrano_hpc_gateway::SERVICE)?;
+    let mut storage_config: serrano_storage_gateway::Config =
+        serrano_service::load_config(serrano_storage_gateway::SERVICE)?;
     serrano_service::init_tracing(ro_config.http.log_format, &ro_config.http.log_level);
     let datastore = DatastoreConfig {
         backend: Backend::Embedded,
@@ -66,7 +68,14 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
     let kv = open_store(&datastore)
         .await
         .context("opening the embedded datastore")?;
-    hpc_config.datastore = datastore;
+    hpc_config.datastore = datastore.clone();
+    storage_config.datastore = datastore;
+    // Fragments, the master key and the S3 admin key pair live under the data directory too;
+    // the key pair where `aws --profile serrano` can find it (AWS_SHARED_CREDENTIALS_FILE).
+    storage_config.data_dir = data_dir.join("storage");
+    if storage_config.credentials_file.is_none() {
+        storage_config.credentials_file = Some(data_dir.join("s3.credentials"));
+    }
 
     // One Ctrl-C stops every service.
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -79,10 +88,16 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
 
     let ro = bind("ro-api", &ro_config.http).await?;
     let hpc = bind("hpc-gateway", &hpc_config.http).await?;
+    let storage = bind("storage-gateway", &storage_config.http).await?;
     println!("SERRANO platform is up (data in {})", display(data_dir));
     for (name, listener, http) in [
         (serrano_ro_api::SERVICE, &ro, &ro_config.http),
         (serrano_hpc_gateway::SERVICE, &hpc, &hpc_config.http),
+        (
+            serrano_storage_gateway::SERVICE,
+            &storage,
+            &storage_config.http,
+        ),
     ] {
         let scheme = if http.tls_files()?.is_some() {
             "https"
@@ -90,9 +105,25 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
             "http"
         };
         let address = listener.local_addr()?;
-        println!("  {name:<12} {scheme}://{address}  (docs {scheme}://{address}/docs)");
+        println!("  {name:<15} {scheme}://{address}  (docs {scheme}://{address}/docs)");
     }
     println!("admin token: {}", display(&data_dir.join("admin.token")));
+    if storage_config.access_keys.is_empty() {
+        let credentials = storage_config.credentials_path();
+        // Created now (not when the gateway task starts) so the hint below is true at once.
+        serrano_storage_gateway::server::admin_credentials(&credentials)?;
+        let scheme = if storage_config.http.tls_files()?.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        println!(
+            "S3 credentials: {} (profile serrano)\n  try: AWS_SHARED_CREDENTIALS_FILE={} aws --profile serrano --endpoint-url {scheme}://{} s3 ls",
+            display(&credentials),
+            display(&credentials),
+            storage.local_addr()?
+        );
+    }
     println!("stop with Ctrl-C");
 
     let mut ro_tokens = ro_config.http.all_tokens()?;
@@ -105,12 +136,21 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
         signal(),
     ));
     let mut hpc_tokens = hpc_config.http.all_tokens()?;
-    hpc_tokens.push(token);
+    hpc_tokens.push(token.clone());
     let mut hpc_task = tokio::spawn(serrano_hpc_gateway::serve_with(
         hpc_config,
-        kv,
+        kv.clone(),
         hpc_tokens,
         hpc,
+        signal(),
+    ));
+    let mut storage_tokens = storage_config.http.all_tokens()?;
+    storage_tokens.push(token);
+    let mut storage_task = tokio::spawn(serrano_storage_gateway::serve_with(
+        storage_config,
+        kv,
+        storage_tokens,
+        storage,
         signal(),
     ));
 
@@ -119,16 +159,19 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
         _ = serrano_service::shutdown_signal() => None,
         result = &mut ro_task => Some(("ro-api", result.map(|r| r.map_err(anyhow::Error::from)))),
         result = &mut hpc_task => Some(("hpc-gateway", result)),
+        result = &mut storage_task => Some(("storage-gateway", result)),
     };
     let _ = stop.send(true);
     if let Some((name, result)) = ended_early {
         ro_task.abort();
         hpc_task.abort();
+        storage_task.abort();
         result??;
         anyhow::bail!("{name} stopped unexpectedly");
     }
     ro_task.await??;
     hpc_task.await??;
+    storage_task.await??;
     println!("stopped");
     Ok(())
 }

@@ -48,6 +48,8 @@ pub struct Tuning {
     pub in_flight_grace_ms: i64,
     /// Limit on one fragment transfer.
     pub fragment_timeout: Duration,
+    /// Bytes of decoded stripes kept for hot objects (the edge cache); 0 disables it.
+    pub cache_bytes: usize,
 }
 
 impl Default for Tuning {
@@ -57,6 +59,7 @@ impl Default for Tuning {
             reclaim_grace_ms: 5 * 60 * 1000,
             in_flight_grace_ms: 24 * 3600 * 1000,
             fragment_timeout: Duration::from_secs(60),
+            cache_bytes: 64 << 20,
         }
     }
 }
@@ -87,6 +90,7 @@ pub struct PipelineStats {
     pub degraded_stripes: AtomicU64,
     pub repaired_fragments: AtomicU64,
     pub reclaimed_segments: AtomicU64,
+    pub cache_hits: AtomicU64,
 }
 
 /// Where a segment's fragments can be found again (for repair).
@@ -94,6 +98,53 @@ pub struct PipelineStats {
 struct RepairItem {
     placement: Placement,
     segment: Segment,
+}
+
+/// The edge cache: decoded stripes by (segment, stripe), least recently used out first.
+/// Segments never change once written (a new write gets a new data id), so entries never go
+/// stale; a deleted object's stripes just age out.
+struct StripeCache {
+    capacity: usize,
+    /// The entries and their total size in bytes.
+    state: std::sync::Mutex<(StripeLru, usize)>,
+}
+
+type StripeLru = lru::LruCache<(Uuid, u64), Bytes>;
+
+impl StripeCache {
+    fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            state: std::sync::Mutex::new((lru::LruCache::unbounded(), 0)),
+        }
+    }
+
+    fn get(&self, key: &(Uuid, u64)) -> Option<Bytes> {
+        if self.capacity == 0 {
+            return None;
+        }
+        self.state.lock().ok()?.0.get(key).cloned()
+    }
+
+    fn insert(&self, key: (Uuid, u64), value: Bytes) {
+        // A stripe larger than an eighth of the cache would only push hot ones out.
+        if value.len() > self.capacity / 8 {
+            return;
+        }
+        if let Ok(mut state) = self.state.lock() {
+            let (cache, used) = &mut *state;
+            *used += value.len();
+            if let Some(old) = cache.put(key, value) {
+                *used -= old.len();
+            }
+            while *used > self.capacity {
+                match cache.pop_lru() {
+                    Some((_, evicted)) => *used -= evicted.len(),
+                    None => break,
+                }
+            }
+        }
+    }
 }
 
 pub struct ObjectStore {
@@ -104,6 +155,7 @@ pub struct ObjectStore {
     tuning: Tuning,
     pub stats: Arc<PipelineStats>,
     repairs: Mutex<VecDeque<RepairItem>>,
+    cache: StripeCache,
 }
 
 impl std::fmt::Debug for ObjectStore {
@@ -218,6 +270,7 @@ impl ObjectStore {
                 node,
                 boot: Uuid::new_v4(),
             },
+            cache: StripeCache::new(tuning.cache_bytes),
             tuning,
             stats: Arc::new(PipelineStats::default()),
             repairs: Mutex::new(VecDeque::new()),
@@ -726,6 +779,13 @@ impl ObjectStore {
         segments: &[Segment],
         piece: Piece,
     ) -> Result<Bytes, S3Error> {
+        if let Some(plain) = self.cache.get(&(piece.data_id, piece.stripe)) {
+            self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+            self.stats
+                .bytes_read
+                .fetch_add(piece.take as u64, Ordering::Relaxed);
+            return Ok(plain.slice(piece.skip..piece.skip + piece.take));
+        }
         let k = usize::from(placement.data);
         let n = k + usize::from(placement.parity);
         let mut fragments: Vec<Option<Fragment>> = (0..n).map(|_| None).collect();
@@ -770,6 +830,8 @@ impl ObjectStore {
             .bytes_read
             .fetch_add(piece.take as u64, Ordering::Relaxed);
         let plain = Bytes::from(decoded.plain);
+        self.cache
+            .insert((piece.data_id, piece.stripe), plain.clone());
         Ok(plain.slice(piece.skip..piece.skip + piece.take))
     }
 

@@ -2,6 +2,7 @@
 //! the S3 API and the JSON API, and the background passes (reclaimer, repair, abandoned
 //! uploads, location measurements).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -59,8 +60,10 @@ pub struct Config {
     /// (RLNC with one redundant packet, AES-256-GCM) when it does not exist.
     pub default_policy: String,
     /// S3 access keys; when empty an admin key pair is generated on first start and written
-    /// to `data_dir/s3.credentials` (AWS shared-credentials format, profile `serrano`).
+    /// to `credentials_file` (AWS shared-credentials format, profile `serrano`).
     pub access_keys: Vec<AccessKeyConfig>,
+    /// Where the generated admin key pair lives (default `data_dir/s3.credentials`).
+    pub credentials_file: Option<PathBuf>,
     /// AES-256 master key (64 hex digits) wrapping every data key; when absent it is read
     /// from, or generated into, `data_dir/master.key`.
     pub master_key: Option<Secret>,
@@ -77,6 +80,8 @@ pub struct Config {
     pub maintenance_interval_secs: u64,
     /// This gateway's name among several sharing one metadata store.
     pub node_id: String,
+    /// Bytes of decoded stripes kept in memory for hot objects (the edge cache); 0 = off.
+    pub cache_bytes: usize,
 }
 
 impl Default for Config {
@@ -90,6 +95,7 @@ impl Default for Config {
             policies: Vec::new(),
             default_policy: "default".to_owned(),
             access_keys: Vec::new(),
+            credentials_file: None,
             master_key: None,
             stripe_bytes: u32::try_from(serrano_codec::DEFAULT_STRIPE_BYTES).unwrap_or(1 << 20),
             stripes_in_flight: 4,
@@ -98,7 +104,17 @@ impl Default for Config {
             measure_interval_secs: 300,
             maintenance_interval_secs: 30,
             node_id: "gateway-1".to_owned(),
+            cache_bytes: 64 << 20,
         }
+    }
+}
+
+impl Config {
+    /// The file of the generated admin key pair.
+    pub fn credentials_path(&self) -> PathBuf {
+        self.credentials_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("s3.credentials"))
     }
 }
 
@@ -262,16 +278,47 @@ pub fn default_policy(name: &str, locations: &[LocationConfig]) -> StoragePolicy
     }
 }
 
-/// Storage policies as the S3 layer needs them: placements for new data.
+/// Storage policies as the S3 layer needs them: placements for new data, cached for a second
+/// (every PUT asks; a policy edit reaches new writes within that second, also on other
+/// gateways sharing the datastore).
 struct PolicyPlacements {
     policies: PolicyStore,
     default: String,
     stripe_bytes: u32,
+    cache: std::sync::Mutex<HashMap<String, (std::time::Instant, Option<Placement>)>>,
 }
+
+const PLACEMENT_CACHE_TTL: Duration = Duration::from_secs(1);
 
 #[async_trait]
 impl PolicyLookup for PolicyPlacements {
     async fn placement(&self, name: &str) -> Result<Option<Placement>, String> {
+        if let Ok(cache) = self.cache.lock()
+            && let Some((at, placement)) = cache.get(name)
+            && at.elapsed() < PLACEMENT_CACHE_TTL
+        {
+            return Ok(placement.clone());
+        }
+        let placement = self.resolve(name).await?;
+        // Only hits are cached: a policy created a moment ago is usable at once.
+        if placement.is_some()
+            && let Ok(mut cache) = self.cache.lock()
+        {
+            cache.insert(
+                name.to_owned(),
+                (std::time::Instant::now(), placement.clone()),
+            );
+        }
+        Ok(placement)
+    }
+
+    fn default_policy(&self) -> String {
+        self.default.clone()
+    }
+}
+
+impl PolicyPlacements {
+    async fn resolve(&self, name: &str) -> Result<Option<Placement>, String> {
         match self.policies.resolve(name).await {
             Ok(resolved) => Ok(Some(Placement {
                 locations: resolved.locations,
@@ -285,10 +332,6 @@ impl PolicyLookup for PolicyPlacements {
             Err(PolicyError::NotFound(_)) => Ok(None),
             Err(err) => Err(err.to_string()),
         }
-    }
-
-    fn default_policy(&self) -> String {
-        self.default.clone()
     }
 }
 
@@ -360,12 +403,13 @@ impl Gateway {
             Tuning {
                 stripes_in_flight: config.stripes_in_flight.max(1),
                 reclaim_grace_ms: config.reclaim_grace_ms.max(0),
+                cache_bytes: config.cache_bytes,
                 ..Tuning::default()
             },
         ));
         let mut keys = config.access_keys.clone();
         if keys.is_empty() {
-            keys.push(admin_credentials(&config.data_dir.join("s3.credentials"))?);
+            keys.push(admin_credentials(&config.credentials_path())?);
         }
         let lookup = Arc::new(PolicyPlacements {
             policies: policies.clone(),
@@ -374,6 +418,7 @@ impl Gateway {
                 4096,
                 u32::try_from(serrano_codec::MAX_STRIPE_BYTES).unwrap_or(u32::MAX),
             ),
+            cache: std::sync::Mutex::new(HashMap::new()),
         });
         let s3 = Arc::new(S3Service::new(store.clone(), lookup, keys));
         let policy_api = Arc::new(PolicyApi {
@@ -487,6 +532,11 @@ fn pipeline_metrics(store: &ObjectStore) -> String {
             "storage_gateway_reclaimed_segments_total",
             "Unreferenced segments whose fragments were deleted",
             &stats.reclaimed_segments,
+        ),
+        (
+            "storage_gateway_cache_hits_total",
+            "Stripes served from the edge cache",
+            &stats.cache_hits,
         ),
     ] {
         let _ = writeln!(text, "# HELP {name} {help}");

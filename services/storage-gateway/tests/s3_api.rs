@@ -1067,3 +1067,47 @@ async fn degraded_reads_repair_and_corruption() {
         .unwrap_err();
     assert_eq!(code(&err), "ServiceUnavailable");
 }
+
+#[tokio::test]
+async fn edge_cache_serves_hot_objects_within_its_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::test_config(dir.path().join("data"));
+    config.cache_bytes = 1 << 20; // 16 stripes of 64 KiB; an eighth of it per entry at most
+    let gw = TestGateway::start_with(dir, config).await;
+    let s3 = gw.client();
+    s3.create_bucket().bucket("hot").send().await.unwrap();
+    let body = data(100_000, 11);
+    s3.put_object()
+        .bucket("hot")
+        .key("obj")
+        .body(ByteStream::from(body.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get_bytes(&s3, "hot", "obj").await, body);
+    let hits = || {
+        gw.gateway
+            .store
+            .stats
+            .cache_hits
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    assert_eq!(hits(), 0);
+    // Every location gone: the hot object is still served, from memory.
+    for id in 1..=4 {
+        for file in files_under(&gw.edge_dir(id)) {
+            std::fs::remove_file(file).unwrap();
+        }
+    }
+    assert_eq!(get_bytes(&s3, "hot", "obj").await, body);
+    assert_eq!(hits(), 2);
+    // A new version is new data: never an old cached stripe.
+    s3.put_object()
+        .bucket("hot")
+        .key("obj")
+        .body(ByteStream::from_static(b"second"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get_bytes(&s3, "hot", "obj").await, b"second");
+}

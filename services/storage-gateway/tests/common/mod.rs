@@ -48,6 +48,8 @@ pub fn test_config(data_dir: PathBuf) -> Config {
         // Small stripes: multi-stripe objects stay cheap in debug builds.
         stripe_bytes: 64 * 1024,
         reclaim_grace_ms: 0,
+        // Off, so that reads really go to the locations (the cache has its own test).
+        cache_bytes: 0,
         measure_interval_secs: 3600,
         maintenance_interval_secs: 3600,
         ..Config::default()
