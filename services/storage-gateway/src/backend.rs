@@ -191,15 +191,20 @@ impl Backend for LocalDir {
                 let _ = std::fs::remove_file(&temporary);
                 return Err(err);
             }
-            let rename = std::fs::rename(&temporary, &path).or_else(|err| {
-                if err.kind() != std::io::ErrorKind::NotFound {
-                    return Err(err);
+            // A missing parent is created; a delete emptying that directory at the same moment
+            // can remove it again, hence a few tries.
+            let mut rename = std::fs::rename(&temporary, &path);
+            for _ in 0..3 {
+                match &rename {
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                        if let Some(parent) = path.parent() {
+                            std::fs::create_dir_all(parent)?;
+                        }
+                        rename = std::fs::rename(&temporary, &path);
+                    }
+                    _ => break,
                 }
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent)?;
-                }
-                std::fs::rename(&temporary, &path)
-            });
+            }
             if rename.is_err() {
                 let _ = std::fs::remove_file(&temporary);
             }
@@ -226,9 +231,22 @@ impl Backend for LocalDir {
     async fn delete(&self, key: &str) -> Result<(), BackendError> {
         check_key(&self.name, key)?;
         let path = self.root.join(key);
-        self.blocking(move || match std::fs::remove_file(&path) {
-            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err),
-            _ => Ok(()),
+        let root = self.root.clone();
+        self.blocking(move || {
+            match std::fs::remove_file(&path) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
+                _ => {}
+            }
+            // A segment's directory goes with its last fragment (failing while other
+            // fragments remain is expected; a concurrent put recreates its parent).
+            let mut dir = path.parent();
+            while let Some(parent) = dir {
+                if parent == root || std::fs::remove_dir(parent).is_err() {
+                    break;
+                }
+                dir = parent.parent();
+            }
+            Ok(())
         })
         .await
     }

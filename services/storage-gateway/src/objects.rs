@@ -468,8 +468,10 @@ impl ObjectStore {
         }
         .await;
         if let Err(err) = outcome {
+            // Let stripes in flight land (or fail) before the caller reclaims the segment,
+            // so no fragment is written after the reclaimer listed what to delete.
             for task in pending {
-                task.abort();
+                let _ = task.await;
             }
             return Err(err);
         }

@@ -845,6 +845,16 @@ impl ChecksumKind {
         }
     }
 
+    /// Bytes of the checksum value.
+    fn width(self) -> usize {
+        match self {
+            Self::Crc32 | Self::Crc32c => 4,
+            Self::Crc64Nvme => 8,
+            Self::Sha1 => 20,
+            Self::Sha256 => 32,
+        }
+    }
+
     fn hasher(self) -> Checksum {
         use crc_fast::CrcAlgorithm;
         match self {
@@ -861,6 +871,83 @@ impl ChecksumKind {
             Self::Sha1 => Checksum::Sha(digest::Context::new(&digest::SHA1_FOR_LEGACY_USE_ONLY)),
             Self::Sha256 => Checksum::Sha(digest::Context::new(&digest::SHA256)),
         }
+    }
+}
+
+/// A flexible checksum sent as a request header (`x-amz-checksum-crc32: <base64>` and the
+/// others): computed over the decoded body and compared at its end.
+pub struct HeaderChecksum {
+    kind: ChecksumKind,
+    expected: Vec<u8>,
+    hasher: Checksum,
+}
+
+impl fmt::Debug for HeaderChecksum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HeaderChecksum")
+            .field("header", &self.kind.header())
+            .finish_non_exhaustive()
+    }
+}
+
+impl HeaderChecksum {
+    /// The checksum header of a request, if it has one (more than one is refused).
+    pub fn from_headers(headers: &HeaderMap) -> Result<Option<Self>, S3Error> {
+        let mut found: Option<Self> = None;
+        for (name, value) in headers {
+            let Some(kind) = ChecksumKind::from_header(name.as_str()) else {
+                continue;
+            };
+            if found.is_some() {
+                return Err(S3Error::new(
+                    S3ErrorCode::InvalidRequest,
+                    "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
+                ));
+            }
+            let expected = value
+                .to_str()
+                .ok()
+                .and_then(|text| {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(text.trim())
+                        .ok()
+                })
+                .filter(|bytes| bytes.len() == kind.width())
+                .ok_or_else(|| {
+                    S3Error::new(
+                        S3ErrorCode::InvalidRequest,
+                        format!("Value for {} header is invalid.", kind.header()),
+                    )
+                })?;
+            found = Some(Self {
+                kind,
+                expected,
+                hasher: kind.hasher(),
+            });
+        }
+        Ok(found)
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        self.hasher.update(data);
+    }
+
+    /// Compares with the header; gives the header back (name, base64 value) to echo.
+    pub fn verify(self) -> Result<(String, String), S3Error> {
+        let actual = self.hasher.finish();
+        if actual != self.expected {
+            return Err(S3Error::new(
+                S3ErrorCode::BadDigest,
+                format!(
+                    "The {} you specified did not match the calculated checksum.",
+                    self.kind.header()
+                ),
+            ));
+        }
+        Ok((
+            self.kind.header().to_owned(),
+            base64::engine::general_purpose::STANDARD.encode(actual),
+        ))
     }
 }
 

@@ -153,6 +153,9 @@ pub(crate) struct S3Request {
     pub body: Body,
     /// `/bucket/key` for error bodies.
     pub resource: String,
+    /// The flexible checksum (header or trailer) verified over the body: `(header, base64)`,
+    /// echoed in the response as SDKs expect.
+    pub verified_checksum: Arc<Mutex<Option<(String, String)>>>,
 }
 
 impl S3Request {
@@ -171,9 +174,45 @@ impl S3Request {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    /// The body as a stream of decoded, verified-at-end bytes (aws-chunked decoded), and the
-    /// digest to check it against.
-    pub fn body_stream(&mut self) -> (ByteStream, Option<[u8; 32]>) {
+    /// The body as a stream of decoded bytes, verified at its end (chunk signatures, trailer
+    /// or header checksum: the last item is an error when they do not hold), and the SHA-256
+    /// to check it against.
+    pub fn body_stream(&mut self) -> Result<(ByteStream, Option<[u8; 32]>), S3Error> {
+        let checksum = sigv4::HeaderChecksum::from_headers(&self.headers)?;
+        let (stream, sha) = self.decoded_body();
+        let Some(checksum) = checksum else {
+            return Ok((stream, sha));
+        };
+        let state = Arc::new(Mutex::new(Some(checksum)));
+        let feeding = state.clone();
+        let checked = stream.map(move |chunk| {
+            if let Ok(bytes) = &chunk
+                && let Ok(mut guard) = feeding.lock()
+                && let Some(checksum) = guard.as_mut()
+            {
+                checksum.update(bytes);
+            }
+            chunk
+        });
+        let slot = self.verified_checksum.clone();
+        let verdict = futures::stream::once(async move {
+            let checksum = state.lock().ok().and_then(|mut guard| guard.take());
+            match checksum.map(sigv4::HeaderChecksum::verify) {
+                Some(Ok(verified)) => {
+                    if let Ok(mut slot) = slot.lock() {
+                        *slot = Some(verified);
+                    }
+                    None
+                }
+                Some(Err(err)) => Some(Err(err)),
+                None => None,
+            }
+        })
+        .filter_map(|item| async move { item });
+        Ok((checked.chain(verdict).boxed(), sha))
+    }
+
+    fn decoded_body(&mut self) -> (ByteStream, Option<[u8; 32]>) {
         let body = std::mem::take(&mut self.body);
         let raw = body.into_data_stream().map(|chunk| {
             chunk.map_err(|err| {
@@ -186,13 +225,16 @@ impl S3Request {
         match std::mem::replace(&mut self.auth.payload, PayloadCheck::Unsigned) {
             PayloadCheck::Unsigned => (raw.boxed(), None),
             PayloadCheck::Sha256(digest) => (raw.boxed(), Some(digest)),
-            PayloadCheck::Streaming(decoder) => (dechunk(raw.boxed(), decoder), None),
+            PayloadCheck::Streaming(decoder) => (
+                dechunk(raw.boxed(), decoder, self.verified_checksum.clone()),
+                None,
+            ),
         }
     }
 
     /// A small body (XML) read whole and verified.
     pub async fn small_body(&mut self) -> Result<Vec<u8>, S3Error> {
-        let (mut stream, sha) = self.body_stream();
+        let (mut stream, sha) = self.body_stream()?;
         let mut out = Vec::new();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk?;
@@ -218,26 +260,40 @@ impl S3Request {
 
 /// Decodes an aws-chunked body; the last item is an error when the final chunk or trailer
 /// does not verify, so nothing decoded is committed before the whole body checked out.
-fn dechunk(raw: ByteStream, decoder: Box<sigv4::ChunkedDecoder>) -> ByteStream {
-    futures::stream::unfold((raw, Some(decoder)), |(mut raw, decoder)| async move {
-        let mut decoder = decoder?;
-        loop {
-            match raw.next().await {
-                Some(Ok(chunk)) => {
-                    let mut out = Vec::new();
-                    if let Err(err) = decoder.feed(&chunk, &mut out) {
-                        return Some((Err(err), (raw, None)));
+fn dechunk(
+    raw: ByteStream,
+    decoder: Box<sigv4::ChunkedDecoder>,
+    verified: Arc<Mutex<Option<(String, String)>>>,
+) -> ByteStream {
+    futures::stream::unfold((raw, Some(decoder)), move |(mut raw, decoder)| {
+        let verified = verified.clone();
+        async move {
+            let mut decoder = decoder?;
+            loop {
+                match raw.next().await {
+                    Some(Ok(chunk)) => {
+                        let mut out = Vec::new();
+                        if let Err(err) = decoder.feed(&chunk, &mut out) {
+                            return Some((Err(err), (raw, None)));
+                        }
+                        if !out.is_empty() {
+                            return Some((Ok(Bytes::from(out)), (raw, Some(decoder))));
+                        }
                     }
-                    if !out.is_empty() {
-                        return Some((Ok(Bytes::from(out)), (raw, Some(decoder))));
+                    Some(Err(err)) => return Some((Err(err), (raw, None))),
+                    None => {
+                        return match decoder.finish() {
+                            Ok(info) => {
+                                if let Some(checksum) = info.trailer_checksum
+                                    && let Ok(mut slot) = verified.lock()
+                                {
+                                    *slot = Some(checksum);
+                                }
+                                None
+                            }
+                            Err(err) => Some((Err(err), (raw, None))),
+                        };
                     }
-                }
-                Some(Err(err)) => return Some((Err(err), (raw, None))),
-                None => {
-                    return match decoder.finish() {
-                        Ok(_) => None,
-                        Err(err) => Some((Err(err), (raw, None))),
-                    };
                 }
             }
         }
@@ -466,6 +522,7 @@ impl S3Service {
             key_config,
             body,
             resource,
+            verified_checksum: Arc::default(),
         })
     }
 

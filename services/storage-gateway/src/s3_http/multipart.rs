@@ -214,6 +214,7 @@ pub(super) async fn upload_part(
     if let Ok(value) = HeaderValue::from_str(&quoted(&part.etag)) {
         response.headers_mut().insert(header::ETAG, value);
     }
+    super::object::echo_checksum(&request, &mut response);
     Ok(response)
 }
 

@@ -134,7 +134,7 @@ pub(super) async fn store_body(
     key: &str,
     upload_id: Option<&str>,
 ) -> Result<Written, S3Error> {
-    let (stream, sha) = request.body_stream();
+    let (stream, sha) = request.body_stream()?;
     let expect = expectations(request, sha)?;
     if expect.length.is_some_and(|len| len > service.max_put_bytes) {
         return Err(S3Error::new(
@@ -302,12 +302,21 @@ pub(super) async fn put_object(
     Ok(response)
 }
 
-/// SDKs that sent a flexible checksum (trailer or header) look for it in the response.
-fn echo_checksum(request: &S3Request, response: &mut Response) {
-    for (name, value) in &request.headers {
-        if name.as_str().starts_with("x-amz-checksum-") && name.as_str() != "x-amz-checksum-type" {
-            response.headers_mut().insert(name.clone(), value.clone());
-        }
+/// SDKs that sent a flexible checksum (trailer or header) look for it in the response: the
+/// one verified over the body.
+pub(super) fn echo_checksum(request: &S3Request, response: &mut Response) {
+    let verified = request
+        .verified_checksum
+        .lock()
+        .ok()
+        .and_then(|slot| slot.clone());
+    if let Some((name, value)) = verified
+        && let (Ok(name), Ok(value)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        )
+    {
+        response.headers_mut().insert(name, value);
     }
 }
 
