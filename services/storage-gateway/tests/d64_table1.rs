@@ -15,7 +15,7 @@ use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::operation::put_object::PutObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::CreateBucketConfiguration;
-use common::{ADMIN, SCOPED, TestGateway, code, data, files_under};
+use common::{ADMIN, SCOPED, TestGateway, code, data, files_under, get_bytes};
 use serde_json::Value;
 
 // ---------------------------------------------------------------------------------------
@@ -87,21 +87,6 @@ async fn put(s3: &Client, bucket: &str, key: &str, body: &[u8]) -> PutObjectOutp
         .send()
         .await
         .unwrap()
-}
-
-async fn get_bytes(s3: &Client, bucket: &str, key: &str) -> Vec<u8> {
-    s3.get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes()
-        .to_vec()
 }
 
 async fn bucket_names(s3: &Client) -> Vec<String> {

@@ -14,23 +14,7 @@ use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart, CreateBucketConfiguration, Delete, MetadataDirective,
     ObjectIdentifier,
 };
-use common::{ADMIN, SCOPED, TestGateway, code, data, files_under};
-
-async fn get_bytes(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
-    client
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes()
-        .to_vec()
-}
+use common::{ADMIN, SCOPED, TestGateway, code, data, files_under, get_bytes};
 
 #[tokio::test]
 async fn bucket_life_cycle_and_policies() {
