@@ -13,15 +13,6 @@ use crate::CodecError;
 pub const KEY_BYTES: usize = 32;
 pub const TAG_BYTES: usize = 16;
 
-fn to_hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
-}
-
 fn random<const N: usize>() -> Result<[u8; N], CodecError> {
     let mut bytes = [0u8; N];
     SystemRandom::new()
@@ -79,15 +70,14 @@ impl MasterKey {
                 KEY_BYTES * 2
             )));
         }
-        let bytes: Result<Vec<u8>, _> = (0..KEY_BYTES)
-            .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16))
-            .collect();
-        Self::from_bytes(&bytes.map_err(|_| CodecError::Key("a master key is hex".to_owned()))?)
+        let bytes =
+            hex::decode(text).map_err(|_| CodecError::Key("a master key is hex".to_owned()))?;
+        Self::from_bytes(&bytes)
     }
 
     /// A fresh random master key, as hex (for first start).
     pub fn generate_hex() -> Result<String, CodecError> {
-        Ok(to_hex(&random::<KEY_BYTES>()?))
+        Ok(hex::encode(random::<KEY_BYTES>()?))
     }
 
     pub fn id(&self) -> &str {
@@ -153,17 +143,12 @@ mod hex_bytes {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
     pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&super::to_hex(bytes))
+        s.serialize_str(&hex::encode(bytes))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let text = String::deserialize(d)?;
-        if !text.len().is_multiple_of(2) || !text.is_ascii() {
-            return Err(D::Error::custom("hex string of even length"));
-        }
-        (0..text.len() / 2)
-            .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(D::Error::custom))
-            .collect()
+        hex::decode(text).map_err(D::Error::custom)
     }
 }
 

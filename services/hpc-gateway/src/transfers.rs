@@ -270,7 +270,7 @@ where
                 String::from_utf8_lossy(&output.stderr).trim()
             ));
         }
-        let ours = hex(&hasher.finalize());
+        let ours = hex::encode(hasher.finalize());
         let check = gateway
             .ssh
             .run(infra, &format!("sha256sum -- {partial}"), None)
@@ -309,10 +309,6 @@ where
             .await;
     }
     verified
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `POST /s3_data` work: S3 object → cluster path.
@@ -500,7 +496,7 @@ pub async fn run_data_out(
         }
         let ours = {
             let hasher = hasher.lock().map_err(|_| "checksum state lost".to_owned())?;
-            hex(&hasher.clone().finalize())
+            hex::encode(hasher.clone().finalize())
         };
         let theirs = remote_sha256(&gateway, &infra, &transfer.src).await?;
         if ours != theirs {
@@ -649,7 +645,7 @@ pub async fn run_s3_result(
             }
             return Err(reason);
         }
-        let ours = hex(&hasher.finalize());
+        let ours = hex::encode(hasher.finalize());
         let theirs = remote_sha256(&gateway, &infra, &request.src).await?;
         if ours != theirs {
             let _ = client.delete_object().bucket(&request.bucket).key(&request.object).send().await;

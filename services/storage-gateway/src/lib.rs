@@ -19,6 +19,14 @@ pub mod server;
 
 pub use server::{Config, Gateway, run, serve_with};
 
+/// Milliseconds since the Unix epoch (record times, reclaim deadlines, probes).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 pub const SERVICE: &str = "storage-gateway";
 /// Fixed default port (ARCHITECTURE.md "Ports").
 pub const DEFAULT_PORT: u16 = 7113;

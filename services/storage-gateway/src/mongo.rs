@@ -148,13 +148,7 @@ impl MongoMetadata {
 
 /// Lower-case hex of the UTF-8 bytes: sorts like the bytes.
 fn hex(s: &str) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(s.len() * 2);
-    for b in s.bytes() {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
+    hex::encode(s)
 }
 
 fn unavailable(err: MongoError) -> MetaError {

@@ -172,12 +172,7 @@ pub fn fragment_key(data_id: Uuid, stripe: u64, index: usize) -> String {
     format!("{data_id}/{stripe:08x}.{index}")
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+pub use crate::now_ms;
 
 fn internal(message: impl Into<String>) -> S3Error {
     S3Error::new(S3ErrorCode::InternalError, message)
@@ -851,18 +846,21 @@ impl ObjectStore {
         let mut fragments: Vec<Option<Fragment>> = (0..n).map(|_| None).collect();
         self.fetch_many(placement, piece.data_id, piece.stripe, 0..k, &mut fragments)
             .await;
-        let mut fetched_all = k == n;
-        if fragments.iter().take(k).any(Option::is_none) {
+        let mut missing = fragments.iter().take(k).filter(|f| f.is_none()).count();
+        if missing > 0 {
             self.fetch_many(placement, piece.data_id, piece.stripe, k..n, &mut fragments)
                 .await;
-            fetched_all = true;
         }
-        let mut decoded = decode(piece.codec.clone(), piece.stripe, fragments.clone()).await;
+        let fetched_all = missing > 0 || k == n;
+        let mut decoded = decode(piece.codec.clone(), piece.stripe, fragments).await;
         if decoded.is_err() && !fetched_all {
-            // Data fragments were all there but one was damaged: bring in the redundant ones.
-            self.fetch_many(placement, piece.data_id, piece.stripe, k..n, &mut fragments)
+            // The data fragments were all there but one was damaged (rare): read all n again
+            // rather than keep a copy of every stripe's fragments for this case.
+            let mut all: Vec<Option<Fragment>> = (0..n).map(|_| None).collect();
+            self.fetch_many(placement, piece.data_id, piece.stripe, 0..n, &mut all)
                 .await;
-            decoded = decode(piece.codec.clone(), piece.stripe, fragments.clone()).await;
+            missing = all.iter().take(k).filter(|f| f.is_none()).count();
+            decoded = decode(piece.codec.clone(), piece.stripe, all).await;
         }
         let decoded = decoded.map_err(|err| {
             unavailable(format!(
@@ -870,7 +868,6 @@ impl ObjectStore {
                 piece.stripe, piece.data_id
             ))
         })?;
-        let missing = fragments.iter().take(k).filter(|f| f.is_none()).count();
         if missing > 0 || !decoded.damaged.is_empty() {
             self.stats.degraded_stripes.fetch_add(1, Ordering::Relaxed);
             if let Some(segment) = segments.get(piece.segment) {

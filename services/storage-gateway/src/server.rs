@@ -119,7 +119,7 @@ impl Config {
 }
 
 /// The first segment of every JSON API path (everything else on the port is S3).
-pub const JSON_PATHS: [&str; 9] = [
+pub const JSON_PATHS: [&str; 8] = [
     "storage_policy",
     "cloud_locations",
     "edge_locations",
@@ -128,7 +128,6 @@ pub const JSON_PATHS: [&str; 9] = [
     "metrics",
     "openapi.json",
     "docs",
-    "api-docs",
 ];
 
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {

@@ -170,7 +170,7 @@ pub fn authenticate(
         let string_to_sign = format!(
             "{ALGORITHM}\n{}\n{scope}\n{}",
             request.amz_date,
-            hex(digest::digest(&digest::SHA256, &creq).as_ref())
+            hex::encode(digest::digest(&digest::SHA256, &creq).as_ref())
         );
         let computed = hmac_sha256(&key, string_to_sign.as_bytes());
         // Every candidate is computed so the time taken does not say which one matched.
@@ -741,7 +741,7 @@ fn payload_check(
         key,
         amz_date: request.amz_date.clone(),
         scope,
-        previous: hex(&request.signature),
+        previous: hex::encode(request.signature),
     });
     Ok(PayloadCheck::Streaming(Box::new(ChunkedDecoder::new(
         mode,
@@ -775,7 +775,7 @@ impl ChunkSigner {
             self.amz_date,
             self.scope,
             self.previous,
-            hex(data_sha256)
+            hex::encode(data_sha256)
         );
         self.verify(&string_to_sign, provided, "chunk")
     }
@@ -790,7 +790,7 @@ impl ChunkSigner {
             self.amz_date,
             self.scope,
             self.previous,
-            hex(&sha256(canonical_trailers))
+            hex::encode(sha256(canonical_trailers))
         );
         self.verify(&string_to_sign, provided, "trailer")
     }
@@ -808,7 +808,7 @@ impl ChunkSigner {
                 format!("The {what} signature we calculated does not match the one you provided."),
             )
         })?;
-        self.previous = hex(&computed);
+        self.previous = hex::encode(computed);
         Ok(())
     }
 }
@@ -857,17 +857,12 @@ impl ChecksumKind {
 
     fn hasher(self) -> Checksum {
         use crc_fast::CrcAlgorithm;
+        let crc =
+            |algorithm| Checksum::Crc(Box::new(crc_fast::Digest::new(algorithm)), self.width());
         match self {
-            Self::Crc32 => Checksum::Crc(
-                Box::new(crc_fast::Digest::new(CrcAlgorithm::Crc32IsoHdlc)),
-                4,
-            ),
-            Self::Crc32c => {
-                Checksum::Crc(Box::new(crc_fast::Digest::new(CrcAlgorithm::Crc32Iscsi)), 4)
-            }
-            Self::Crc64Nvme => {
-                Checksum::Crc(Box::new(crc_fast::Digest::new(CrcAlgorithm::Crc64Nvme)), 8)
-            }
+            Self::Crc32 => crc(CrcAlgorithm::Crc32IsoHdlc),
+            Self::Crc32c => crc(CrcAlgorithm::Crc32Iscsi),
+            Self::Crc64Nvme => crc(CrcAlgorithm::Crc64Nvme),
             Self::Sha1 => Checksum::Sha(digest::Context::new(&digest::SHA1_FOR_LEGACY_USE_ONLY)),
             Self::Sha256 => Checksum::Sha(digest::Context::new(&digest::SHA256)),
         }
@@ -1383,26 +1378,9 @@ impl ChunkedDecoder {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0x0f)]));
-    }
-    out
-}
-
 fn parse_hex32(text: &[u8]) -> Option<[u8; 32]> {
-    if text.len() != 64 {
-        return None;
-    }
     let mut out = [0u8; 32];
-    for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
-        let high = char::from(*pair.first()?).to_digit(16)?;
-        let low = char::from(*pair.get(1)?).to_digit(16)?;
-        *byte = u8::try_from(high * 16 + low).ok()?;
-    }
+    hex::decode_to_slice(text, &mut out).ok()?;
     Some(out)
 }
 
@@ -1600,7 +1578,7 @@ mod tests {
         assert!(!auth.presigned);
         // SignableBody::empty() signs the digest of the empty body.
         match auth.payload {
-            PayloadCheck::Sha256(d) => assert_eq!(hex(&d), EMPTY_SHA256_HEX),
+            PayloadCheck::Sha256(d) => assert_eq!(hex::encode(d), EMPTY_SHA256_HEX),
             other => panic!("unexpected {other:?}"),
         }
     }

@@ -10,8 +10,8 @@ use md5::Digest;
 use uuid::Uuid;
 
 use super::object::{
-    check_conditions, copy_data, copy_source, existing_object, hex, names, object_headers,
-    parse_range, quoted, store_body,
+    check_conditions, copy_data, copy_source, existing_object, names, object_headers, parse_range,
+    quoted, store_body,
 };
 use super::{S3Request, S3Service, empty, meta_unavailable, xml};
 use crate::meta::{ObjectMeta, Part, Upload};
@@ -149,7 +149,7 @@ pub(super) async fn upload_part(
         data_id: written.segment.data_id,
         size: written.segment.size,
         wrapped_key: written.segment.wrapped_key.clone(),
-        etag: hex(&written.md5),
+        etag: hex::encode(written.md5),
         last_modified_ms: now_ms(),
     };
     let replaced = match service.meta.put_part(&upload_id, &part).await {
@@ -270,12 +270,10 @@ pub(super) async fn complete(
     }
     let mut digest = md5::Md5::new();
     for part in &chosen {
-        let bytes: Vec<u8> = (0..part.etag.len() / 2)
-            .filter_map(|i| u8::from_str_radix(part.etag.get(2 * i..2 * i + 2)?, 16).ok())
-            .collect();
-        digest.update(&bytes);
+        // Part ETags are the MD5 hex this gateway wrote.
+        digest.update(hex::decode(&part.etag).unwrap_or_default());
     }
-    let etag = format!("{}-{}", hex(&digest.finalize()), chosen.len());
+    let etag = format!("{}-{}", hex::encode(digest.finalize()), chosen.len());
     let object = ObjectMeta {
         bucket: bucket.clone(),
         key: key.clone(),

@@ -281,7 +281,7 @@ pub(super) async fn put_object(
             .await;
         return Err(err);
     }
-    let etag = hex(&written.md5);
+    let etag = hex::encode(written.md5);
     let object = ObjectMeta {
         bucket: bucket_name,
         key,
@@ -334,14 +334,6 @@ async fn refuse_if_exists(service: &S3Service, bucket: &str, key: &str) -> Resul
         ));
     }
     Ok(())
-}
-
-pub(super) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::new(), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
 }
 
 /// The object named by a request, which must exist.
@@ -504,14 +496,8 @@ pub(super) async fn get_object(
             "only partNumber=1 can be read: parts are not kept apart after completion",
         ));
     }
-    let range = parse_range(request.header("range"), object.size)
-        .map_err(|err| err.with_resource(request.resource.clone()));
-    let range = match range {
-        Ok(range) => range,
-        Err(err) => {
-            return Err(err);
-        }
-    };
+    // (route() adds the resource to the error.)
+    let range = parse_range(request.header("range"), object.size)?;
     let (status, span) = match &range {
         Some(range) => (StatusCode::PARTIAL_CONTENT, range.clone()),
         None => (StatusCode::OK, 0..object.size),
@@ -738,7 +724,7 @@ pub(super) async fn copy_object(
         object_id: Uuid::new_v4(),
         size: written.segment.size,
         // A copy of a multipart object keeps its bytes, not its parts: a plain MD5 ETag.
-        etag: hex(&written.md5),
+        etag: hex::encode(written.md5),
         last_modified_ms: now_ms(),
         headers,
         placement,
