@@ -148,6 +148,12 @@ pub fn load_config_from<T: Serialize + DeserializeOwned + Default>(
 /// Merges `over` into `base`: tables merge recursively, anything else replaces.
 fn merge(base: &mut Value, over: Value) {
     match (base, over) {
+        // A tagged enum (`{type = "mongodb", ...}`) switched to another variant: the default
+        // variant's fields do not belong to the new one, so the file's table replaces it whole.
+        (Value::Object(base), Value::Object(over)) if matches!((base.get("type"), over.get("type")), (Some(a), Some(b)) if a != b) =>
+        {
+            *base = over;
+        }
         (Value::Object(base), Value::Object(over)) => {
             for (key, value) in over {
                 match base.get_mut(&key) {

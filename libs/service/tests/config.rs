@@ -266,3 +266,60 @@ fn a_service_without_tokens_is_refused_with_the_variables_to_set() {
     with_token.tokens = vec![serrano_service::Secret::new("t")];
     assert_eq!(with_token.required_tokens("ro-api").unwrap().len(), 1);
 }
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+enum Backend {
+    Embedded { path: Option<String> },
+    Mongodb { uri: String, database: String },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct TaggedConfig {
+    store: Backend,
+    workers: u32,
+}
+
+impl Default for TaggedConfig {
+    fn default() -> Self {
+        Self {
+            store: Backend::Embedded { path: None },
+            workers: 1,
+        }
+    }
+}
+
+#[test]
+fn a_file_can_switch_a_tagged_enum_to_another_variant() {
+    let file = toml_file(
+        r#"
+        [store]
+        type = "mongodb"
+        uri = "mongodb://127.0.0.1:27017"
+        database = "telemetry"
+        "#,
+    );
+    let path = file.path().to_str().unwrap();
+    let config: TaggedConfig =
+        load_config_from("eta", &env(&[("SERRANO_ETA_CONFIG", path)])).unwrap();
+    assert_eq!(
+        config.store,
+        Backend::Mongodb {
+            uri: "mongodb://127.0.0.1:27017".into(),
+            database: "telemetry".into()
+        }
+    );
+    assert_eq!(config.workers, 1);
+    // The same variant still merges field by field over the defaults.
+    let file = toml_file("[store]\ntype = \"embedded\"\npath = \"/data\"\n");
+    let path = file.path().to_str().unwrap();
+    let config: TaggedConfig =
+        load_config_from("eta", &env(&[("SERRANO_ETA_CONFIG", path)])).unwrap();
+    assert_eq!(
+        config.store,
+        Backend::Embedded {
+            path: Some("/data".into())
+        }
+    );
+}

@@ -59,6 +59,11 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
         serrano_service::load_config(serrano_hpc_gateway::SERVICE)?;
     let mut storage_config: serrano_storage_gateway::Config =
         serrano_service::load_config(serrano_storage_gateway::SERVICE)?;
+    let mut cth_config: serrano_cth::Config = serrano_service::load_config(serrano_cth::SERVICE)?;
+    let mut eta_config: serrano_eta::Config = serrano_service::load_config(serrano_eta::SERVICE)?;
+    let pmds_config: serrano_pmds::Config = serrano_service::load_config(serrano_pmds::SERVICE)?;
+    let mut probe_config: serrano_probe::Config =
+        serrano_service::load_config(serrano_probe::SERVICE)?;
     serrano_service::init_tracing(ro_config.http.log_format, &ro_config.http.log_level);
     let datastore = DatastoreConfig {
         backend: Backend::Embedded,
@@ -77,6 +82,10 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
         storage_config.credentials_file = Some(data_dir.join("s3.credentials"));
     }
 
+    // Telemetry (D6.7 4.4) on embedded backends: one operational DB in the datastore, one
+    // time-series store (the agent writes, PMDS reads), one topic log for notifications.
+    let telemetry = Telemetry::open(data_dir, kv.clone()).await?;
+
     // One Ctrl-C stops every service.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let signal = move || {
@@ -89,6 +98,57 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
     let ro = bind("ro-api", &ro_config.http).await?;
     let hpc = bind("hpc-gateway", &hpc_config.http).await?;
     let storage = bind("storage-gateway", &storage_config.http).await?;
+    let cth = bind("cth", &cth_config.http).await?;
+    let cth_grpc = bind_addr("cth gRPC", cth_config.grpc_bind).await?;
+    let eta = bind("eta", &eta_config.http).await?;
+    let eta_grpc = bind_addr("eta gRPC", eta_config.grpc_bind).await?;
+    let pmds = bind("pmds", &pmds_config.http).await?;
+    let probe = bind("probe", &probe_config.http).await?;
+
+    // The services find each other at their bound addresses, with the admin token.
+    let scheme_of = |http: &serrano_service::HttpConfig| -> anyhow::Result<&'static str> {
+        Ok(if http.tls_files()?.is_some() {
+            "https"
+        } else {
+            "http"
+        })
+    };
+    let storage_url = format!(
+        "{}://{}",
+        scheme_of(&storage_config.http)?,
+        storage.local_addr()?
+    );
+    let eta_url = format!("{}://{}", scheme_of(&eta_config.http)?, eta.local_addr()?);
+    let probe_url = format!(
+        "{}://{}",
+        scheme_of(&probe_config.http)?,
+        probe.local_addr()?
+    );
+    cth_config.storage_gateway = Some(serrano_cth::StorageGatewayConfig {
+        url: storage_url,
+        token: Some(token.clone()),
+    });
+    cth_config.agent_token = Some(token.clone());
+    if eta_config.central.is_none() {
+        eta_config.central = Some(serrano_eta::CentralLink {
+            grpc_url: format!("http://{}", cth_grpc.local_addr()?),
+            token: Some(token.clone()),
+        });
+    }
+    eta_config.exposed_url.get_or_insert(eta_url.clone());
+    eta_config
+        .grpc_exposed_url
+        .get_or_insert(format!("http://{}", eta_grpc.local_addr()?));
+    eta_config.probe_token = Some(token.clone());
+    // A host probe of this machine registers at once, so a new user sees real data.
+    if probe_config.agent.is_none() {
+        probe_config.agent = Some(serrano_probe::AgentLink {
+            url: eta_url,
+            token: token.clone(),
+        });
+    }
+    probe_config.exposed_url = probe_url;
+
     println!("SERRANO platform is up (data in {})", display(data_dir));
     for (name, listener, http) in [
         (serrano_ro_api::SERVICE, &ro, &ro_config.http),
@@ -98,12 +158,12 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
             &storage,
             &storage_config.http,
         ),
+        (serrano_cth::SERVICE, &cth, &cth_config.http),
+        (serrano_eta::SERVICE, &eta, &eta_config.http),
+        (serrano_pmds::SERVICE, &pmds, &pmds_config.http),
+        (serrano_probe::SERVICE, &probe, &probe_config.http),
     ] {
-        let scheme = if http.tls_files()?.is_some() {
-            "https"
-        } else {
-            "http"
-        };
+        let scheme = scheme_of(http)?;
         let address = listener.local_addr()?;
         println!("  {name:<15} {scheme}://{address}  (docs {scheme}://{address}/docs)");
     }
@@ -112,68 +172,184 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
         let credentials = storage_config.credentials_path();
         // Created now (not when the gateway task starts) so the hint below is true at once.
         serrano_storage_gateway::server::admin_credentials(&credentials)?;
-        let scheme = if storage_config.http.tls_files()?.is_some() {
-            "https"
-        } else {
-            "http"
-        };
         println!(
-            "S3 credentials: {} (profile serrano)\n  try: AWS_SHARED_CREDENTIALS_FILE={} aws --profile serrano --endpoint-url {scheme}://{} s3 ls",
+            "S3 credentials: {} (profile serrano)\n  try: AWS_SHARED_CREDENTIALS_FILE={} aws --profile serrano --endpoint-url {}://{} s3 ls",
             display(&credentials),
             display(&credentials),
+            scheme_of(&storage_config.http)?,
             storage.local_addr()?
         );
     }
+    println!(
+        "telemetry: curl -H \"Authorization: Bearer $(cat {})\" http://{}/api/v1/telemetry/central/clusters",
+        display(&data_dir.join("admin.token")),
+        cth.local_addr()?
+    );
     println!("stop with Ctrl-C");
 
-    let mut ro_tokens = ro_config.http.all_tokens()?;
-    ro_tokens.push(token.clone());
-    let ro_app = serrano_ro_api::router(kv.clone(), ro_tokens, ro_config.http.max_body_bytes);
-    let mut ro_task = tokio::spawn(serrano_service::serve(
-        ro_app,
-        ro,
-        ro_config.http.tls_files()?,
-        signal(),
-    ));
-    let mut hpc_tokens = hpc_config.http.all_tokens()?;
-    hpc_tokens.push(token.clone());
-    let mut hpc_task = tokio::spawn(serrano_hpc_gateway::serve_with(
-        hpc_config,
+    let with_admin = |http: &serrano_service::HttpConfig| -> anyhow::Result<Vec<Secret>> {
+        let mut tokens = http.all_tokens()?;
+        tokens.push(token.clone());
+        Ok(tokens)
+    };
+    let mut tasks: Vec<(&'static str, tokio::task::JoinHandle<anyhow::Result<()>>)> = Vec::new();
+    let ro_app = serrano_ro_api::router(
         kv.clone(),
-        hpc_tokens,
-        hpc,
-        signal(),
+        with_admin(&ro_config.http)?,
+        ro_config.http.max_body_bytes,
+    );
+    let ro_tls = ro_config.http.tls_files()?;
+    let ro_stop = signal();
+    tasks.push((
+        "ro-api",
+        tokio::spawn(async move {
+            serrano_service::serve(ro_app, ro, ro_tls, ro_stop)
+                .await
+                .map_err(anyhow::Error::from)
+        }),
     ));
-    let mut storage_tokens = storage_config.http.all_tokens()?;
-    storage_tokens.push(token);
-    let mut storage_task = tokio::spawn(serrano_storage_gateway::serve_with(
-        storage_config,
-        kv,
-        storage_tokens,
-        storage,
-        signal(),
+    tasks.push((
+        "hpc-gateway",
+        tokio::spawn(serrano_hpc_gateway::serve_with(
+            hpc_config.clone(),
+            kv.clone(),
+            with_admin(&hpc_config.http)?,
+            hpc,
+            signal(),
+        )),
+    ));
+    tasks.push((
+        "storage-gateway",
+        tokio::spawn(serrano_storage_gateway::serve_with(
+            storage_config.clone(),
+            kv,
+            with_admin(&storage_config.http)?,
+            storage,
+            signal(),
+        )),
+    ));
+    tasks.push((
+        "cth",
+        tokio::spawn(serrano_cth::serve_with(
+            cth_config.clone(),
+            telemetry.docs.clone(),
+            telemetry.bus.clone(),
+            with_admin(&cth_config.http)?,
+            cth,
+            Some(cth_grpc),
+            signal(),
+        )),
+    ));
+    tasks.push((
+        "eta",
+        tokio::spawn(serrano_eta::serve_with(
+            eta_config.clone(),
+            serrano_eta::Backends {
+                docs: telemetry.docs.clone(),
+                series: telemetry.series.clone(),
+                bus: telemetry.bus.clone(),
+            },
+            with_admin(&eta_config.http)?,
+            eta,
+            eta_grpc,
+            signal(),
+        )),
+    ));
+    tasks.push((
+        "pmds",
+        tokio::spawn(serrano_pmds::serve_with(
+            pmds_config.clone(),
+            telemetry.series.clone(),
+            with_admin(&pmds_config.http)?,
+            pmds,
+            signal(),
+        )),
+    ));
+    let probe_tokens = with_admin(&probe_config.http)?;
+    tasks.push((
+        "probe",
+        tokio::spawn(serrano_probe::serve_with(
+            probe_config,
+            probe_tokens,
+            probe,
+            signal(),
+        )),
     ));
 
     // Until Ctrl-C, or until a service stops on its own: then the others stop too.
+    let (names, handles): (Vec<_>, Vec<_>) = tasks.into_iter().unzip();
+    let mut handles = handles;
     let ended_early = tokio::select! {
         _ = serrano_service::shutdown_signal() => None,
-        result = &mut ro_task => Some(("ro-api", result.map(|r| r.map_err(anyhow::Error::from)))),
-        result = &mut hpc_task => Some(("hpc-gateway", result)),
-        result = &mut storage_task => Some(("storage-gateway", result)),
+        (result, index, _) = futures::future::select_all(handles.iter_mut()) => Some((names[index], index, result)),
     };
     let _ = stop.send(true);
-    if let Some((name, result)) = ended_early {
-        ro_task.abort();
-        hpc_task.abort();
-        storage_task.abort();
+    if let Some((name, index, result)) = ended_early {
+        for (i, handle) in handles.iter().enumerate() {
+            if i != index {
+                handle.abort();
+            }
+        }
         result??;
         anyhow::bail!("{name} stopped unexpectedly");
     }
-    ro_task.await??;
-    hpc_task.await??;
-    storage_task.await??;
+    for (name, handle) in names.into_iter().zip(handles) {
+        handle
+            .await?
+            .with_context(|| format!("{name} failed while stopping"))?;
+    }
+    telemetry
+        .series
+        .flush()
+        .await
+        .context("flushing the time-series store")?;
     println!("stopped");
     Ok(())
+}
+
+/// The embedded telemetry backends `up` shares between the CTH, the agent and PMDS.
+struct Telemetry {
+    docs: std::sync::Arc<dyn serrano_docstore::DocStore>,
+    series: std::sync::Arc<dyn serrano_timeseries::TimeSeriesStore>,
+    bus: std::sync::Arc<dyn serrano_bus::StreamHandler>,
+}
+
+impl Telemetry {
+    async fn open(
+        data_dir: &Path,
+        kv: std::sync::Arc<dyn serrano_datastore::KvStore>,
+    ) -> anyhow::Result<Telemetry> {
+        let docs = std::sync::Arc::new(serrano_docstore::embedded::EmbeddedDocStore::new(
+            kv,
+            serrano_eta::DOCS_PREFIX,
+        ));
+        let series = serrano_timeseries::embedded::EmbeddedTsdb::open(
+            serrano_timeseries::embedded::EmbeddedOptions {
+                dir: Some(data_dir.join("timeseries")),
+                ..serrano_timeseries::embedded::EmbeddedOptions::default()
+            },
+        )
+        .context("opening the embedded time-series store")?;
+        let bus = serrano_bus::embedded::EmbeddedStreamHandler::open(
+            Some(data_dir.join("topics")),
+            100_000,
+        )
+        .context("opening the embedded topic log")?;
+        Ok(Telemetry {
+            docs,
+            series: std::sync::Arc::new(series),
+            bus: std::sync::Arc::new(bus),
+        })
+    }
+}
+
+async fn bind_addr(
+    name: &str,
+    address: std::net::SocketAddr,
+) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding {name} to {address}"))
 }
 
 async fn bind(

@@ -1,0 +1,9 @@
+//! Starts PMDS alone; see the library for everything else.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config: serrano_pmds::Config = serrano_service::load_config(serrano_pmds::SERVICE)?;
+    serrano_service::init_tracing(config.http.log_format, &config.http.log_level);
+    let listener = tokio::net::TcpListener::bind(config.http.bind).await?;
+    serrano_pmds::run(config, listener, serrano_service::shutdown_signal()).await
+}
