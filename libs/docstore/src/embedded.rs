@@ -44,7 +44,7 @@ use std::sync::{
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use serde_json::Value;
 use serrano_datastore::{
     CasOutcome, Expect, KeyValue, KvStore, LeaseId, Revision, StoreError, WatchEvent, WatchStream,
@@ -53,7 +53,7 @@ use tokio::sync::Notify;
 
 use crate::matcher::{self, SortKey};
 use crate::validate;
-use crate::{DocError, DocStore, Filter, FindOptions};
+use crate::{Condition, DocError, DocStore, Filter, FindOptions};
 
 /// Largest stored document (its JSON): etcd refuses requests above 1.5 MiB by default.
 pub const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
@@ -412,7 +412,7 @@ impl Mirror {
         let matching = state
             .docs
             .values()
-            .filter(|d| matcher::matches(&d.doc, filter))
+            .filter(|d| matches(&d.doc, filter))
             .map(|d| d.doc.clone());
         match limit {
             Some(limit) => matching.take(limit).collect(),
@@ -426,7 +426,7 @@ impl Mirror {
         state
             .docs
             .iter()
-            .find(|(_, d)| matcher::matches(&d.doc, filter))
+            .find(|(_, d)| matches(&d.doc, filter))
             .map(|(key, d)| (key.clone(), d.revision, d.doc.clone()))
     }
 
@@ -436,10 +436,35 @@ impl Mirror {
         state
             .docs
             .iter()
-            .filter(|(_, d)| matcher::matches(&d.doc, filter))
+            .filter(|(_, d)| matches(&d.doc, filter))
             .map(|(key, d)| (key.clone(), d.revision))
             .collect()
     }
+}
+
+/// Whether `doc` matches `filter`. A cheap test first: an equality with a string on a path
+/// that walks objects only fails when it ends at another string or at nothing, which rules
+/// out most documents of a selective query without the matcher's path resolution (the
+/// matcher, `crate::matcher`, decides everything else and agrees on these cases).
+fn matches(doc: &Value, filter: &Filter) -> bool {
+    let surely_not = filter.0.iter().any(|condition| match condition {
+        Condition::Eq(path, Value::String(wanted)) => {
+            let mut current = doc;
+            for segment in path.split('.') {
+                match current {
+                    Value::Object(map) => match map.get(segment) {
+                        Some(child) => current = child,
+                        None => return true,
+                    },
+                    // An array (element matching) or a scalar: the matcher decides.
+                    _ => return false,
+                }
+            }
+            matches!(current, Value::String(found) if found != wanted)
+        }
+        _ => false,
+    });
+    !surely_not && matcher::matches(doc, filter)
 }
 
 /// The watch task of a mirror: applies events until the watch ends or the mirror is dropped.
@@ -747,7 +772,7 @@ impl EmbeddedDocStore {
                 CasOutcome::Conflict(Some(current)) => {
                     mirror.apply_kv(&current);
                     match decode(&current) {
-                        Some(now) if matcher::matches(&now, filter) => {
+                        Some(now) if matches(&now, filter) => {
                             revision = current.mod_revision;
                         }
                         _ => return Ok(false),
@@ -872,32 +897,18 @@ impl DocStore for EmbeddedDocStore {
             .zip(docs)
             .map(|(bytes, doc)| (self.new_key(collection), bytes, doc))
             .collect();
-        let results: Vec<Result<(String, Revision, Value), DocError>> =
-            futures::stream::iter(writes)
-                .map(|(key, bytes, doc)| async move {
-                    let revision = self.create(&key, bytes).await?;
-                    Ok((key, revision, doc))
-                })
-                .buffer_unordered(WRITE_PARALLELISM)
-                .collect()
-                .await;
-        // What was written is applied even when another write failed.
-        let mirror = self.existing_mirror(collection);
-        let mut failure = None;
-        for result in results {
-            match result {
-                Ok((key, revision, doc)) => {
-                    if let Some(mirror) = &mirror {
-                        mirror.apply(&key, revision, Some(Arc::new(doc)));
-                    }
+        futures::stream::iter(writes)
+            .map(|(key, bytes, doc)| async move {
+                let revision = self.create(&key, bytes).await?;
+                // Looked up after the write (see `existing_mirror`).
+                if let Some(mirror) = self.existing_mirror(collection) {
+                    mirror.apply(&key, revision, Some(Arc::new(doc)));
                 }
-                Err(err) => failure = failure.or(Some(err)),
-            }
-        }
-        match failure {
-            Some(err) => Err(err),
-            None => Ok(()),
-        }
+                Ok::<(), DocError>(())
+            })
+            .buffer_unordered(WRITE_PARALLELISM)
+            .try_collect::<()>()
+            .await
     }
 
     async fn find(
@@ -977,20 +988,16 @@ impl DocStore for EmbeddedDocStore {
         let deadline = Instant::now() + CONTENTION_DEADLINE;
         let mirror = self.mirror(collection).await?;
         let selected = mirror.matching_keys(filter);
-        let results: Vec<Result<bool, DocError>> = futures::stream::iter(selected)
+        futures::stream::iter(selected)
             .map(|(key, revision)| {
                 self.delete_one(&mirror, key, revision, filter, deadline, collection)
             })
             .buffer_unordered(WRITE_PARALLELISM)
-            .collect()
-            .await;
-        let mut deleted = 0;
-        for result in results {
-            if result? {
-                deleted += 1;
-            }
-        }
-        Ok(deleted)
+            .try_fold(
+                0,
+                |deleted, one| async move { Ok(deleted + u64::from(one)) },
+            )
+            .await
     }
 
     async fn increment(

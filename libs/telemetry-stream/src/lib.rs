@@ -8,12 +8,14 @@
 //!   [`service`] inside an existing tonic router, or [`serve`] on a listener.
 //! - [`sender`]: [`StreamSender`], a non-blocking bounded buffer (drop-oldest when full, counted)
 //!   drained by a background task that reconnects and resends until acknowledged.
+//! - [`points`]: samples as time-series points, the form receivers store them in.
 //!
 //! Delivery: exactly once per (source, session) while the receiver runs, and across graceful
 //! receiver restarts (the receiver acknowledges what it stored before stopping). Across a receiver
 //! crash it is at least once, unless the sink implements [`BatchSink::last_seq`].
 
 mod codec;
+pub mod points;
 pub mod error;
 mod push_task;
 pub mod receiver;

@@ -218,6 +218,8 @@ pub struct Agent {
     /// Wakes the poller early (settings changed).
     pub(crate) wake: tokio::sync::Notify,
     max_concurrent_polls: usize,
+    /// Serialises read-modify-writes of the agent's own entity.
+    entity_lock: tokio::sync::Mutex<()>,
     pub(crate) upstream:
         tokio::sync::Mutex<HashMap<String, serrano_telemetry_stream::StreamSender>>,
 }
@@ -301,6 +303,7 @@ impl Agent {
             counters: Counters::default(),
             wake: tokio::sync::Notify::new(),
             max_concurrent_polls: config.max_concurrent_polls.max(1),
+            entity_lock: tokio::sync::Mutex::new(()),
             upstream: tokio::sync::Mutex::new(HashMap::new()),
         };
         // Known probe states survive a restart: no duplicate DOWN for a probe still down.
@@ -351,6 +354,7 @@ impl Agent {
 
     /// Upserts the agent's entity with its current probe list.
     async fn refresh_agent_entity(&self, base: Option<Value>) -> Result<(), AgentError> {
+        let _serialised = self.entity_lock.lock().await;
         let filter = Filter::all()
             .eq("uuid", self.uuid.clone())
             .eq("type", "Agent");
@@ -361,6 +365,37 @@ impl Agent {
             }),
         };
         let probes: Vec<String> = self.probes().await?.into_iter().map(|p| p.uuid).collect();
+        doc["probes"] = json!(probes);
+        doc["timestamp"] = json!(unix_now());
+        self.docs.upsert(ENTITIES, &filter, doc).await?;
+        Ok(())
+    }
+
+    /// Adds or removes one probe in the agent entity's list (a full rebuild per registration
+    /// would make registering N probes cost N²).
+    async fn update_agent_probes(&self, probe_uuid: &str, present: bool) -> Result<(), AgentError> {
+        let _serialised = self.entity_lock.lock().await;
+        let filter = Filter::all()
+            .eq("uuid", self.uuid.clone())
+            .eq("type", "Agent");
+        let mut doc = self.docs.find_one(ENTITIES, &filter).await?.unwrap_or_else(|| {
+            json!({"uuid": self.uuid, "type": "Agent", "url": self.url, "grpc_url": self.grpc_url, "probes": []})
+        });
+        let mut probes: Vec<String> = doc
+            .get("probes")
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let known = probes.iter().any(|p| p == probe_uuid);
+        match (present, known) {
+            (true, false) => probes.push(probe_uuid.to_owned()),
+            (false, true) => probes.retain(|p| p != probe_uuid),
+            _ => return Ok(()),
+        }
         doc["probes"] = json!(probes);
         doc["timestamp"] = json!(unix_now());
         self.docs.upsert(ENTITIES, &filter, doc).await?;
@@ -480,7 +515,7 @@ impl Agent {
             )
             .await?;
         self.store_cluster(&entity, registration.inventory).await?;
-        self.refresh_agent_entity(None).await?;
+        self.update_agent_probes(&entity.uuid, true).await?;
         self.set_health(&entity.uuid, true).await;
         // Poll it now rather than a query_interval later: data appears at once.
         self.wake.notify_one();
@@ -551,7 +586,7 @@ impl Agent {
                     .eq("probe_uuid", uuid.to_owned()),
             )
             .await?;
-        self.refresh_agent_entity(None).await?;
+        self.update_agent_probes(uuid, false).await?;
         if let Ok(mut health) = self.health.lock() {
             health.remove(uuid);
         }

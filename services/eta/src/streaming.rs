@@ -13,7 +13,7 @@ use serrano_service::Secret;
 use serrano_telemetry_stream::{
     BatchSink, ReceiverOptions, SenderOptions, SinkError, StreamIdentity, StreamSender, pb,
 };
-use serrano_timeseries::{FieldValue, Point};
+use serrano_timeseries::Point;
 use utoipa::ToSchema;
 
 use crate::agent::{Agent, AgentError, STREAMING_SESSIONS, unix_now, valid_id};
@@ -202,7 +202,7 @@ impl Agent {
     /// Stores one streamed batch and forwards it upwards.
     async fn accept_batch(&self, batch: pb::MetricBatch) -> Result<(), AgentError> {
         valid_id("cluster_uuid", &batch.cluster_uuid)?;
-        let points: Vec<Point> = batch.samples.iter().filter_map(sample_to_point).collect();
+        let points: Vec<Point> = serrano_telemetry_stream::points::batch_points(&batch);
         if !points.is_empty() {
             self.write_points(&batch.cluster_uuid, &points).await?;
         }
@@ -235,35 +235,6 @@ impl Agent {
         }
         Ok(())
     }
-}
-
-fn sample_to_point(sample: &pb::Sample) -> Option<Point> {
-    if sample.measurement.is_empty() {
-        return None;
-    }
-    let mut tags: Vec<(String, String)> = sample
-        .tags
-        .iter()
-        .filter(|(k, v)| !k.is_empty() && !v.is_empty())
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    tags.sort();
-    let mut fields: Vec<(String, FieldValue)> = sample
-        .fields
-        .iter()
-        .filter(|(k, v)| !k.is_empty() && v.is_finite())
-        .map(|(k, v)| (k.clone(), FieldValue::Float(*v)))
-        .collect();
-    if fields.is_empty() {
-        return None;
-    }
-    fields.sort_by(|a, b| a.0.cmp(&b.0));
-    Some(Point {
-        measurement: sample.measurement.clone(),
-        tags,
-        fields,
-        time_ns: sample.time_ns,
-    })
 }
 
 /// The agent as a gRPC batch sink.

@@ -242,6 +242,15 @@ async fn registration_polling_and_notifications() {
         .await;
     assert_eq!(entities["type"], "Agent");
     assert_eq!(entities["probes"][0]["uuid"], "p-1");
+    // The agent entity lists its probes (the CTH's fallback to find a probe's agent).
+    let agent_doc = agent
+        .docs
+        .find_one("entities", &Filter::all().eq("uuid", "agent-1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(agent_doc["type"], "Agent");
+    assert_eq!(agent_doc["probes"], json!(["p-1"]));
     // The cluster document the CTH reads (docs/telemetry.md).
     let cluster = agent
         .docs
@@ -373,6 +382,13 @@ async fn registration_polling_and_notifications() {
         )
         .await;
     assert_eq!(status, 404);
+    let agent_doc = agent
+        .docs
+        .find_one("entities", &Filter::all().eq("uuid", "agent-1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(agent_doc["probes"], json!([]));
     let last = agent.notifications().await.pop().unwrap();
     assert_eq!(
         (last["entity_id"].as_str(), last["status"].as_str()),

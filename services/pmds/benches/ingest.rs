@@ -189,6 +189,16 @@ async fn post_all(url: &str, bucket: &str, workload: &Workload, connections: usi
     started.elapsed()
 }
 
+/// A free port whose successor is free too (REST and gRPC of one PMDS).
+fn free_port_pair() -> u16 {
+    loop {
+        let port = free_port();
+        if port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -220,10 +230,11 @@ fn dir_size(path: &Path) -> u64 {
 
 fn start_pmds(work: &Path, data: &Path, port: u16) -> Child {
     let config = work.join("pmds.toml");
+    let grpc_port = port + 1;
     std::fs::write(
         &config,
         format!(
-            "[http]\nbind = \"127.0.0.1:{port}\"\ntokens = [\"{TOKEN}\"]\nlog_level = \"warn\"\n\n\
+            "grpc_bind = \"127.0.0.1:{grpc_port}\"\n[http]\nbind = \"127.0.0.1:{port}\"\ntokens = [\"{TOKEN}\"]\nlog_level = \"warn\"\n\n\
              [timeseries]\ntype = \"embedded\"\npath = \"{}\"\n",
             data.display()
         ),
@@ -334,7 +345,7 @@ async fn main() {
     // PMDS on the embedded store, as its own process.
     let work = tempfile::tempdir().unwrap();
     let data: PathBuf = work.path().join("tsdb");
-    let port = free_port();
+    let port = free_port_pair();
     let url = format!("http://127.0.0.1:{port}");
     let mut child = start_pmds(work.path(), &data, port);
     wait_healthy(&url).await;
@@ -382,6 +393,81 @@ async fn main() {
         mib(on_disk),
         on_disk as f64 / workload.samples as f64
     );
+
+    // The same workload over the gRPC stream (the Push RPC probes and agents use), into a fresh
+    // PMDS: 2 senders (sessions), each body converted to one batch of samples at send time (the
+    // client's cost is on the same 2 cores), the producer pausing while 192 of its 256 buffered batches are unacked.
+    let grpc_data: PathBuf = work.path().join("tsdb-grpc");
+    let port = free_port_pair();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut child = start_pmds(work.path(), &grpc_data, port);
+    wait_healthy(&url).await;
+    let grpc_url = format!("http://127.0.0.1:{}", port + 1);
+    let started = Instant::now();
+    let senders = 2;
+    let mut tasks = Vec::new();
+    let workload = Arc::new(workload);
+    for worker in 0..senders {
+        let (workload, grpc_url) = (workload.clone(), grpc_url.clone());
+        tasks.push(tokio::spawn(async move {
+            use serrano_telemetry_stream::{SenderOptions, StreamIdentity, StreamSender};
+            let sender = StreamSender::start(
+                grpc_url,
+                StreamIdentity {
+                    source_uuid: format!("bench-{worker}"),
+                    cluster_uuid: "6a5f2b4c-0d1e-4f3a-9b8c-7d6e5f4a3b2c".into(),
+                    session_id: format!("bench-{worker}"),
+                },
+                SenderOptions {
+                    token: Some(TOKEN.into()),
+                    capacity_batches: 256,
+                    rotate_every: Duration::from_millis(500),
+                    ..SenderOptions::default()
+                },
+            )
+            .unwrap();
+            for body in workload.bodies.iter().skip(worker).step_by(senders) {
+                let points = serrano_timeseries::line_protocol::parse(
+                    body,
+                    serrano_timeseries::Precision::Seconds,
+                    0,
+                )
+                .unwrap();
+                let samples = points
+                    .iter()
+                    .map(serrano_telemetry_stream::points::point_sample)
+                    .collect();
+                // Above half the buffer: a stream ends (and is acknowledged) every 128 batches.
+                while sender.stats().queued >= 192 {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                sender.send(samples).unwrap();
+            }
+            sender.close(Duration::from_secs(600)).await
+        }));
+    }
+    let mut dropped = 0;
+    for task in tasks {
+        dropped += task.await.unwrap().dropped;
+    }
+    let elapsed = started.elapsed();
+    let grpc_rss = peak_rss_bytes(child.id()).unwrap_or(0);
+    stop(&mut child);
+    let store = serrano_timeseries::EmbeddedTsdb::open(serrano_timeseries::EmbeddedOptions {
+        dir: Some(grpc_data.clone()),
+        ..serrano_timeseries::EmbeddedOptions::default()
+    })
+    .unwrap();
+    let stored = store.stats().samples;
+    drop(store);
+    println!(
+        "pmds (embedded) over gRPC: {:.2} M samples/s ({:.2?}, {senders} streams, {dropped} batches dropped, {stored} samples stored of {}), peak RSS {:.0} MiB",
+        rate(workload.samples, elapsed) / 1e6,
+        elapsed,
+        workload.samples,
+        mib(grpc_rss)
+    );
+    let workload = Arc::try_unwrap(workload).ok().unwrap();
 
     // Steady-state compression needs long series (a day of 30 s scrapes is 2 880 samples per
     // field; the run above has only `rounds` per field): fewer series, many rounds, written

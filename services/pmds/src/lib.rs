@@ -34,6 +34,8 @@ pub mod window;
 pub const SERVICE: &str = "pmds";
 /// Fixed default port (ARCHITECTURE.md "Ports").
 pub const DEFAULT_PORT: u16 = 7111;
+/// Streaming-telemetry ingest (gRPC): the REST port + 10, as the agent's 7109/7119.
+pub const DEFAULT_GRPC_PORT: u16 = 7121;
 /// Default largest request body: room for big line-protocol batches.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
@@ -51,6 +53,8 @@ pub struct Config {
     pub max_limit: usize,
     /// Largest write body once decompressed (a gzip body is inflated up to this).
     pub max_write_bytes: usize,
+    /// gRPC listener of the streaming-telemetry ingest (`proto/telemetry.proto`, `Push`).
+    pub grpc_bind: std::net::SocketAddr,
 }
 
 impl Default for Config {
@@ -64,6 +68,10 @@ impl Default for Config {
             default_limit: 100_000,
             max_limit: 1_000_000,
             max_write_bytes: 256 * 1024 * 1024,
+            grpc_bind: std::net::SocketAddr::from((
+                std::net::Ipv4Addr::LOCALHOST,
+                DEFAULT_GRPC_PORT,
+            )),
         }
     }
 }
@@ -215,7 +223,72 @@ pub async fn run(
         );
     }
     let store = open_timeseries(&config.timeseries).await?;
-    serve_with(config, store, tokens, listener, shutdown).await
+    let grpc_listener = tokio::net::TcpListener::bind(config.grpc_bind).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let grpc = tokio::spawn(serve_grpc(
+        store.clone(),
+        tokens.clone(),
+        grpc_listener,
+        async move {
+            let mut stopped = stopped;
+            let _ = stopped.wait_for(|s| *s).await;
+        },
+    ));
+    let served = serve_with(config, store, tokens, listener, shutdown).await;
+    let _ = stop.send(true);
+    grpc.await??;
+    served
+}
+
+/// Serves the streaming-telemetry ingest (gRPC client-streaming, the same `Push` RPC probes and
+/// agents use): each batch is stored in bucket `cluster_uuid` with its samples' measurement and
+/// tags. The REST tokens guard it.
+pub async fn serve_grpc(
+    store: Arc<dyn TimeSeriesStore>,
+    tokens: Vec<Secret>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let options = serrano_telemetry_stream::ReceiverOptions {
+        tokens: tokens.iter().map(|t| t.expose().to_owned()).collect(),
+        ..serrano_telemetry_stream::ReceiverOptions::default()
+    };
+    tracing::info!(address = %listener.local_addr()?, "pmds streaming ingest listening");
+    let sink = Arc::new(StreamSink { store });
+    serrano_telemetry_stream::serve(listener, sink, options, shutdown).await?;
+    Ok(())
+}
+
+/// Stores streamed batches.
+struct StreamSink {
+    store: Arc<dyn TimeSeriesStore>,
+}
+
+#[async_trait::async_trait]
+impl serrano_telemetry_stream::BatchSink for StreamSink {
+    async fn accept(
+        &self,
+        batch: serrano_telemetry_stream::pb::MetricBatch,
+    ) -> Result<(), serrano_telemetry_stream::SinkError> {
+        let bucket = &batch.cluster_uuid;
+        let valid = !bucket.is_empty()
+            && bucket.len() <= 128
+            && bucket
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !valid {
+            // Refusing would make the sender retry it forever: drop it loudly instead.
+            tracing::warn!(
+                source = %batch.source_uuid,
+                "streamed batch without a usable cluster_uuid dropped"
+            );
+            return Ok(());
+        }
+        let points = serrano_telemetry_stream::points::batch_points(&batch);
+        self.store.write(bucket, &points).await.map_err(|err| {
+            serrano_telemetry_stream::SinkError::with_source("storing a streamed batch", err)
+        })
+    }
 }
 
 /// Serves on an already opened store (for `serrano up`, which shares one).

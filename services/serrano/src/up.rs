@@ -103,6 +103,7 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
     let eta = bind("eta", &eta_config.http).await?;
     let eta_grpc = bind_addr("eta gRPC", eta_config.grpc_bind).await?;
     let pmds = bind("pmds", &pmds_config.http).await?;
+    let pmds_grpc = bind_addr("pmds gRPC", pmds_config.grpc_bind).await?;
     let probe = bind("probe", &probe_config.http).await?;
 
     // The services find each other at their bound addresses, with the admin token.
@@ -262,6 +263,15 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
             telemetry.series.clone(),
             with_admin(&pmds_config.http)?,
             pmds,
+            signal(),
+        )),
+    ));
+    tasks.push((
+        "pmds gRPC",
+        tokio::spawn(serrano_pmds::serve_grpc(
+            telemetry.series.clone(),
+            with_admin(&pmds_config.http)?,
+            pmds_grpc,
             signal(),
         )),
     ));

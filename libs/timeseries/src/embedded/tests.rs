@@ -707,3 +707,79 @@ fn hash_collisions_fall_back_to_the_full_key() {
     assert_eq!(g.find(0, b"m,k=a", h), Some(sa));
     assert_eq!(g.find(1, b"m,k=a", h), None, "another bucket");
 }
+
+#[test]
+fn writers_checkpoints_and_queries_race_safely() {
+    let dir = tempfile::tempdir().unwrap();
+    let series = 50usize;
+    let per_writer = 300usize;
+    {
+        let db = Arc::new(on_disk(dir.path(), SyncMode::GroupCommit));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut threads = Vec::new();
+        for w in 0..2usize {
+            let db = db.clone();
+            threads.push(std::thread::spawn(move || {
+                for i in 0..per_writer {
+                    let mut b = String::new();
+                    for s in 0..series {
+                        let t = T0 + (i as i64) * 1_000_000_000;
+                        writeln!(b, "m,w={w},s={s} v={i}i,g={}.5 {t}", i % 7).unwrap();
+                    }
+                    db.write_lp("b", b.as_bytes(), Precision::Nanoseconds, 0)
+                        .unwrap();
+                }
+            }));
+        }
+        let ck = {
+            let db = db.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    db.checkpoint().unwrap();
+                    n += 1;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                n
+            })
+        };
+        let qt = {
+            let db = db.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut last = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let rows = db.query_blocking(&q("b", "m")).unwrap();
+                    // Writes only add rows.
+                    assert!(rows.len() >= last);
+                    last = rows.len();
+                }
+            })
+        };
+        for t in threads {
+            t.join().unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(ck.join().unwrap() > 0);
+        qt.join().unwrap();
+        assert_eq!(
+            db.query_blocking(&q("b", "m")).unwrap().len(),
+            2 * series * per_writer * 2
+        );
+    }
+    let db = on_disk(dir.path(), SyncMode::GroupCommit);
+    let rows = db.query_blocking(&q("b", "m")).unwrap();
+    assert_eq!(rows.len(), 2 * series * per_writer * 2);
+    // Every series has every time once, in order, with the value written.
+    for chunk in rows.chunks(per_writer) {
+        for (i, r) in chunk.iter().enumerate() {
+            assert_eq!(r.time_ns, T0 + i as i64 * 1_000_000_000);
+            if r.field == "v" {
+                assert_eq!(r.value, FieldValue::Int(i as i64));
+            } else {
+                assert_eq!(r.value, FieldValue::Float((i % 7) as f64 + 0.5));
+            }
+        }
+    }
+}
