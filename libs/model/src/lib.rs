@@ -13,6 +13,7 @@ pub mod common;
 pub mod deployment;
 pub mod etcd_keys;
 pub mod kernel;
+pub mod quantity;
 pub mod status;
 pub mod storage_policy;
 

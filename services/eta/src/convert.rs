@@ -307,41 +307,9 @@ pub fn quantity(value: &Value) -> Option<f64> {
     if let Some(n) = value.as_f64() {
         return n.is_finite().then_some(n);
     }
-    let s = value.as_str()?.trim();
-    const SUFFIXES: [(&str, f64); 13] = [
-        ("Ki", 1024.0),
-        ("Mi", 1_048_576.0),
-        ("Gi", 1_073_741_824.0),
-        ("Ti", 1_099_511_627_776.0),
-        ("Pi", 1_125_899_906_842_624.0),
-        ("Ei", 1_152_921_504_606_846_976.0),
-        ("n", 1e-9),
-        ("u", 1e-6),
-        ("m", 1e-3),
-        ("k", 1e3),
-        ("M", 1e6),
-        ("G", 1e9),
-        ("T", 1e12),
-    ];
-    for (suffix, factor) in SUFFIXES {
-        if let Some(number) = s.strip_suffix(suffix) {
-            return number
-                .parse::<f64>()
-                .ok()
-                .map(|v| v * factor)
-                .filter(|v| v.is_finite());
-        }
-    }
-    for (suffix, factor) in [("P", 1e15), ("E", 1e18)] {
-        if let Some(number) = s.strip_suffix(suffix) {
-            return number
-                .parse::<f64>()
-                .ok()
-                .map(|v| v * factor)
-                .filter(|v| v.is_finite());
-        }
-    }
-    s.parse::<f64>().ok().filter(|v| v.is_finite())
+    serrano_model::quantity::parse_quantity(value.as_str()?)
+        .ok()
+        .filter(|v| v.is_finite())
 }
 
 /// A CPU quantity in nanocores (`1002310835n` → 1002310835, `500m` → 5e8, `2` → 2e9).

@@ -34,7 +34,7 @@ use crate::model::{
 };
 use crate::nodes::NodeMetrics;
 use crate::prom;
-use crate::quantity;
+use serrano_model::quantity;
 use crate::source::{Http, Source, SourceError, Target, join_url};
 
 /// Where the Kubernetes probe reads from.

@@ -38,7 +38,7 @@ pub mod k8s;
 pub mod model;
 pub mod nodes;
 pub mod prom;
-pub mod quantity;
+pub use serrano_model::quantity;
 pub mod registration;
 pub mod source;
 pub mod streaming;

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::model::{NodeCapacity, NodeInfo, NodeInventory, NodeLabels, Pod, PodUsage};
 use crate::nodes::{CpuTimes, Filesystem, Memory, Network, NodeCounters};
 use crate::prom::{self, Scrape};
-use crate::quantity;
+use serrano_model::quantity;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
