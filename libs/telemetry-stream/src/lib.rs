@@ -15,8 +15,8 @@
 //! crash it is at least once, unless the sink implements [`BatchSink::last_seq`].
 
 mod codec;
-pub mod points;
 pub mod error;
+pub mod points;
 mod push_task;
 pub mod receiver;
 pub mod sender;

@@ -34,8 +34,8 @@ use crate::model::{
 };
 use crate::nodes::NodeMetrics;
 use crate::prom;
-use serrano_model::quantity;
 use crate::source::{Http, Source, SourceError, Target, join_url};
+use serrano_model::quantity;
 
 /// Where the Kubernetes probe reads from.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
