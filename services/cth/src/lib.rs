@@ -65,6 +65,16 @@ pub struct StorageGatewayConfig {
     pub token: Option<Secret>,
 }
 
+/// A uuid that stays the same across restarts on one host (derived from the host name and the
+/// default port), so what refers to this handler keeps pointing at it.
+fn default_uuid() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".to_owned());
+    let name = format!("serrano-cth:{host}:{DEFAULT_PORT}");
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).to_string()
+}
+
 /// Configuration: `SERRANO_CTH_<KEY>` variables or the TOML file in `SERRANO_CTH_CONFIG`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -72,9 +82,9 @@ pub struct Config {
     pub http: HttpConfig,
     /// Where agents stream samples to (gRPC client-streaming).
     pub grpc_bind: SocketAddr,
-    /// Token the agents' gRPC streams must carry; the first HTTP token when unset.
+    /// Token the agents' gRPC streams must carry; any of the HTTP tokens when unset.
     pub grpc_token: Option<Secret>,
-    /// This handler's id; a random one per start when unset in the file or environment.
+    /// This handler's id; default: derived from the host name and port, stable across restarts.
     pub uuid: String,
     /// The URL clients reach this handler at (`exposed_service` of `GET`); the bound address
     /// when unset.
@@ -103,7 +113,7 @@ impl Default for Config {
             http: HttpConfig::with_port(DEFAULT_PORT),
             grpc_bind: SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_GRPC_PORT)),
             grpc_token: None,
-            uuid: uuid::Uuid::new_v4().to_string(),
+            uuid: default_uuid(),
             exposed_service: None,
             query_interval: 60,
             query_timeout: 5,
@@ -466,6 +476,13 @@ fn render_metrics(cth: &Cth) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_uuid_is_stable_and_well_formed() {
+        let first = Config::default().uuid;
+        assert_eq!(first, Config::default().uuid);
+        assert!(uuid::Uuid::parse_str(&first).is_ok());
+    }
 
     #[test]
     fn defaults_and_environment() {
