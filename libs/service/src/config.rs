@@ -386,3 +386,14 @@ impl HttpConfig {
         }
     }
 }
+
+/// The machine's host name (`localhost` when it cannot be read): part of the default, stable
+/// identities services derive for themselves.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}

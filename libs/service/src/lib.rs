@@ -24,7 +24,9 @@ pub mod serve;
 pub mod telemetry;
 
 pub use app::{MetricsSource, ReadinessCheck, ServiceShell, with_bearer_security};
-pub use config::{ConfigError, HttpConfig, LogFormat, Secret, load_config, load_config_from};
+pub use config::{
+    ConfigError, HttpConfig, LogFormat, Secret, hostname, load_config, load_config_from,
+};
 pub use error::{ApiError, ApiResult, ErrorBody, ErrorDetail, error_chain};
 pub use extract::{ApiJson, ApiPath, ApiQuery};
 pub use middleware::{REQUEST_ID_HEADER, RequestId};

@@ -68,10 +68,7 @@ pub struct StorageGatewayConfig {
 /// A uuid that stays the same across restarts on one host (derived from the host name and the
 /// default port), so what refers to this handler keeps pointing at it.
 fn default_uuid() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".to_owned());
-    let name = format!("serrano-cth:{host}:{DEFAULT_PORT}");
+    let name = format!("serrano-cth:{}:{DEFAULT_PORT}", serrano_service::hostname());
     uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).to_string()
 }
 

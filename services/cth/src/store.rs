@@ -40,13 +40,7 @@ pub fn doc_error(err: DocError) -> ApiError {
     }
 }
 
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+pub use serrano_model::common::unix_now;
 
 /// Milliseconds since the Unix epoch.
 pub fn unix_now_ms() -> i64 {

@@ -224,12 +224,7 @@ pub struct Agent {
         tokio::sync::Mutex<HashMap<String, serrano_telemetry_stream::StreamSender>>,
 }
 
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+pub use serrano_model::common::unix_now;
 
 /// Identifiers used as keys and tags: non-empty, bounded, no control or path characters.
 pub fn valid_id(kind: &str, id: &str) -> Result<(), AgentError> {

@@ -114,10 +114,11 @@ impl Config {
         if let Some(uuid) = &self.agent_uuid {
             return uuid.clone();
         }
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_owned())
-            .unwrap_or_else(|_| "localhost".to_owned());
-        let name = format!("serrano-eta:{host}:{}", self.http.bind.port());
+        let name = format!(
+            "serrano-eta:{}:{}",
+            serrano_service::hostname(),
+            self.http.bind.port()
+        );
         uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).to_string()
     }
 

@@ -97,12 +97,7 @@ impl Gateway {
     }
 }
 
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+pub use serrano_model::common::unix_now;
 
 /// The complete service around `gateway`.
 pub fn router(

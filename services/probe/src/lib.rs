@@ -184,15 +184,7 @@ pub struct Identity {
     pub name: String,
 }
 
-/// The machine's host name (`localhost` when it cannot be read).
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|name| name.trim().to_owned())
-        .ok()
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned())
-}
+pub use serrano_service::hostname;
 
 /// A stable UUID (version 8: SHA-256 based) of `parts`.
 pub fn derived_uuid(parts: &[&str]) -> Uuid {
@@ -318,12 +310,7 @@ impl Probe {
     }
 }
 
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+pub use serrano_model::common::unix_now;
 
 /// The complete service around `probe`. `/ready` fails while the last background reading of the
 /// source failed.
