@@ -1,0 +1,1 @@
+//! Reference dtw (see the module docs of `crate::dtw`).

@@ -1,0 +1,1 @@
+//! Reference fft (see the module docs of `crate::fft`).

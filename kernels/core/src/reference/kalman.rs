@@ -1,0 +1,1 @@
+//! Reference kalman (see the module docs of `crate::kalman`).

@@ -1,0 +1,1 @@
+//! Reference kmeans (see the module docs of `crate::kmeans`).

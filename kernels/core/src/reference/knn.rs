@@ -1,0 +1,1 @@
+//! Reference knn (see the module docs of `crate::knn`).

@@ -1,0 +1,1 @@
+//! Reference min_max (see the module docs of `crate::min_max`).

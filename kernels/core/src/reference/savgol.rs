@@ -1,0 +1,1 @@
+//! Reference savgol (see the module docs of `crate::savgol`).

@@ -1,0 +1,1 @@
+//! Reference wavelet (see the module docs of `crate::wavelet`).

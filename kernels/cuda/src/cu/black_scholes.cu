@@ -1,0 +1,1 @@
+// CUDA black_scholes kernels (placeholder).

@@ -1,0 +1,1 @@
+// CUDA dtw kernels (placeholder).

@@ -1,0 +1,1 @@
+// CUDA fft kernels (placeholder).

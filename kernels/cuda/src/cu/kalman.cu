@@ -1,0 +1,1 @@
+// CUDA kalman kernels (placeholder).

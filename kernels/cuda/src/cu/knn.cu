@@ -1,0 +1,1 @@
+// CUDA knn kernels (placeholder).

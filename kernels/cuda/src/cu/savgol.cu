@@ -1,0 +1,1 @@
+// CUDA savgol kernels (placeholder).

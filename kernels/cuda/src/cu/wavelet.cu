@@ -1,0 +1,1 @@
+// CUDA wavelet kernels (placeholder).

@@ -1,0 +1,1 @@
+// OpenCL black_scholes kernels (placeholder).

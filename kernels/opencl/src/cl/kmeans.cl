@@ -1,0 +1,1 @@
+// OpenCL kmeans kernels (placeholder).

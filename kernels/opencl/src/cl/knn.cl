@@ -1,0 +1,1 @@
+// OpenCL knn kernels (placeholder).

@@ -1,0 +1,1 @@
+// OpenCL savgol kernels (placeholder).
