@@ -1,0 +1,95 @@
+//! Kernel benchmarks: one function per kernel family and mode, each printing figures in the units
+//! of `notes/speeds.md` at its problem sizes, with the ratio to the recorded baseline. The
+//! binaries `kernel-bench-cpu`, `kernel-bench-gpu` and `kernel-bench-opencl` run them.
+
+use std::time::{Duration, Instant};
+
+pub mod black_scholes;
+pub mod dtw;
+pub mod fft;
+pub mod kalman;
+pub mod kmeans;
+pub mod knn;
+pub mod min_max;
+pub mod savgol;
+pub mod wavelet;
+
+/// Which implementation family a benchmark measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Cpu,
+    Gpu,
+    OpenCl,
+}
+
+/// One measured figure.
+#[derive(Debug, Clone)]
+pub struct Figure {
+    pub kernel: &'static str,
+    /// Problem size in words, e.g. "N=1M d=128 k=10".
+    pub size: String,
+    pub value: f64,
+    /// Unit of `value`, e.g. "queries/s", "G options/s".
+    pub unit: &'static str,
+    /// The baseline of notes/speeds.md in the same unit, if one is recorded.
+    pub baseline: Option<f64>,
+    /// The aim as a ratio to the baseline (e.g. 2.0) or None.
+    pub aim_ratio: Option<f64>,
+    pub note: String,
+}
+
+impl Figure {
+    pub fn ratio(&self) -> Option<f64> {
+        self.baseline.map(|b| self.value / b)
+    }
+    pub fn line(&self) -> String {
+        let ratio = self
+            .ratio()
+            .map(|r| format!("{r:.2}x"))
+            .unwrap_or_else(|| "-".into());
+        let base = self
+            .baseline
+            .map(|b| format!("{b:.4}"))
+            .unwrap_or_else(|| "-".into());
+        let aim = match (self.ratio(), self.aim_ratio) {
+            (Some(r), Some(a)) if r >= a => format!("aim {a}x met"),
+            (Some(_), Some(a)) => format!("aim {a}x NOT met"),
+            _ => String::new(),
+        };
+        format!(
+            "| {} | {} | {:.4} {} | {} | {} | {} {} |",
+            self.kernel, self.size, self.value, self.unit, base, ratio, aim, self.note
+        )
+    }
+}
+
+/// Runs `f` until `min_time` has passed (at least `min_runs` times) and returns the best run.
+pub fn best_of(min_runs: usize, min_time: Duration, mut f: impl FnMut()) -> Duration {
+    let start = Instant::now();
+    let mut best = Duration::MAX;
+    let mut runs = 0;
+    while runs < min_runs || start.elapsed() < min_time {
+        let t = Instant::now();
+        f();
+        best = best.min(t.elapsed());
+        runs += 1;
+    }
+    best
+}
+
+/// Deterministic pseudo-random `f32`s in `[lo, hi)` (SplitMix64), so that every run and every
+/// backend sees the same data without a heavy RNG dependency in the bench binaries.
+pub fn random_f32(len: usize, seed: u64, lo: f32, hi: f32) -> Vec<f32> {
+    let mut state = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    (0..len)
+        .map(|_| {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            let u = (z >> 40) as f32 / (1u64 << 24) as f32;
+            lo + (hi - lo) * u
+        })
+        .collect()
+}
