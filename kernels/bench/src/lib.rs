@@ -93,3 +93,37 @@ pub fn random_f32(len: usize, seed: u64, lo: f32, hi: f32) -> Vec<f32> {
         })
         .collect()
 }
+
+/// Every family's figures in `mode`, printed as a Markdown table as they come.
+/// `SERRANO_BENCH_QUICK=1` or `--quick` shrinks sizes; `--only NAME[,NAME]` picks kernels.
+pub fn main_for(mode: Mode) {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick")
+        || std::env::var("SERRANO_BENCH_QUICK").as_deref() == Ok("1");
+    let only: Option<Vec<String>> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(|s| s.split(',').map(str::to_string).collect());
+    let families: [(&str, fn(Mode, bool) -> Vec<Figure>); 9] = [
+        ("knn", knn::run),
+        ("kmeans", kmeans::run),
+        ("dtw", dtw::run),
+        ("savgol", savgol::run),
+        ("black_scholes", black_scholes::run),
+        ("kalman", kalman::run),
+        ("fft", fft::run),
+        ("wavelet", wavelet::run),
+        ("min_max", min_max::run),
+    ];
+    println!("| kernel | size | measured | baseline | ratio | aim / note |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for (name, run) in families {
+        if only.as_ref().is_some_and(|o| !o.iter().any(|n| n == name)) {
+            continue;
+        }
+        for figure in run(mode, quick) {
+            println!("{}", figure.line());
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Kernel throughput in gpu mode vs notes/speeds.md (`--quick`, `--only knn,fft`).
+fn main() {
+    serrano_kernel_bench::main_for(serrano_kernel_bench::Mode::Gpu);
+}
