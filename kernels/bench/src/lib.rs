@@ -94,6 +94,9 @@ pub fn random_f32(len: usize, seed: u64, lo: f32, hi: f32) -> Vec<f32> {
         .collect()
 }
 
+/// A family's benchmark entry point.
+pub type FamilyRun = fn(Mode, bool) -> Vec<Figure>;
+
 /// Every family's figures in `mode`, printed as a Markdown table as they come.
 /// `SERRANO_BENCH_QUICK=1` or `--quick` shrinks sizes; `--only NAME[,NAME]` picks kernels.
 pub fn main_for(mode: Mode) {
@@ -105,7 +108,7 @@ pub fn main_for(mode: Mode) {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
         .map(|s| s.split(',').map(str::to_string).collect());
-    let families: [(&str, fn(Mode, bool) -> Vec<Figure>); 9] = [
+    let families: [(&str, FamilyRun); 9] = [
         ("knn", knn::run),
         ("kmeans", kmeans::run),
         ("dtw", dtw::run),
