@@ -74,6 +74,14 @@ impl ClDevice {
         })
     }
 
+    /// Whether the device is a GPU (a CPU runtime such as pocl is not).
+    pub fn is_gpu(&self) -> bool {
+        matches!(
+            self.device.info(ocl::enums::DeviceInfo::Type),
+            Ok(ocl::enums::DeviceInfoResult::Type(t)) if t.contains(ocl::flags::DEVICE_TYPE_GPU)
+        )
+    }
+
     pub fn description(&self) -> &str {
         &self.description
     }
