@@ -161,7 +161,7 @@ fn cpu(quick: bool) -> Vec<Figure> {
 }
 
 fn gpu(quick: bool) -> Vec<Figure> {
-    use serrano_kernel_cuda::dtw::DeviceDtw;
+    use serrano_kernel_cuda::dtw::{DeviceDtw, Strategy};
     let backend = match serrano_kernel_cuda::CudaBackend::probe() {
         Ok(b) => b,
         Err(e) => {
@@ -229,7 +229,7 @@ fn gpu(quick: bool) -> Vec<Figure> {
         let (a, b, p) = case.inputs();
         let (band, full) = case.cells(&p);
         // Data resident on the device: only the kernel (and its completion) is timed.
-        let result = DeviceDtw::new(gpu, &a, &b, &p).and_then(|mut job| {
+        let result = DeviceDtw::new(gpu, &a, &b, &p, Strategy::Auto).and_then(|mut job| {
             job.run(gpu)?; // warm-up: compiles the module
             let mut failed = None;
             let t = best_of(runs, min_time, || {

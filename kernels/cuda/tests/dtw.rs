@@ -6,6 +6,7 @@
 use serrano_kernel_core::dtw::DtwParams;
 use serrano_kernel_core::{KernelError, Matrix, reference};
 use serrano_kernel_cuda::CudaBackend;
+use serrano_kernel_cuda::dtw::{DeviceDtw, Strategy};
 
 fn backend() -> Option<CudaBackend> {
     match CudaBackend::probe() {
@@ -38,21 +39,31 @@ fn check(b: &CudaBackend, shape: (usize, usize, usize, usize), window: Option<us
     let x = series(na, l1, seed);
     let y = series(nb, l2, seed + 1000);
     let p = DtwParams { window };
-    let got = serrano_kernel_cuda::dtw::dtw(b.gpu(), &x, &y, &p).unwrap();
     let want = reference::dtw::dtw(&x, &y, &p).unwrap();
-    assert_eq!((got.rows(), got.cols()), (na, nb));
-    for (idx, (&g, &w)) in got.data().iter().zip(want.data()).enumerate() {
-        assert!(
-            (g - w).abs() <= 1e-4 * w.abs() + 1e-5,
-            "{na}x{nb} L1={l1} L2={l2} window {window:?}: pair {idx}: gpu {g} vs reference {w}"
-        );
+    for strategy in [
+        Strategy::ThreadPerPair,
+        Strategy::WarpPerPair,
+        Strategy::Auto,
+    ] {
+        let mut job = DeviceDtw::new(b.gpu(), &x, &y, &p, strategy).unwrap();
+        job.run(b.gpu()).unwrap();
+        let got = job.download(b.gpu()).unwrap();
+        assert_eq!((got.rows(), got.cols()), (na, nb));
+        for (idx, (&g, &w)) in got.data().iter().zip(want.data()).enumerate() {
+            assert!(
+                (g - w).abs() <= 1e-4 * w.abs() + 1e-5,
+                "{strategy:?} {na}x{nb} L1={l1} L2={l2} window {window:?}: pair {idx}: \
+                 gpu {g} vs reference {w}"
+            );
+        }
     }
 }
 
 #[test]
 fn matches_the_reference_on_many_shapes() {
     let Some(b) = backend() else { return };
-    // Lengths around the kernel's 32-column strips; windows narrower and wider than a strip.
+    // Lengths around the thread kernel's 32-column strips and the warp kernel's 256-column
+    // strips; windows narrower and wider than a strip.
     for (k, &(l1, l2)) in [
         (1usize, 1usize),
         (7, 7),
@@ -64,6 +75,9 @@ fn matches_the_reference_on_many_shapes() {
         (70, 33),
         (1, 65),
         (129, 128),
+        (256, 256),
+        (300, 257),
+        (40, 530),
     ]
     .iter()
     .enumerate()
@@ -85,8 +99,9 @@ fn matches_the_reference_on_many_shapes() {
 #[test]
 fn more_pairs_than_resident_threads() {
     let Some(b) = backend() else { return };
-    // 700 x 500 pairs: several pairs per persistent thread, a ragged last warp.
+    // 700 x 501 pairs: several pairs per persistent thread (and warp), a ragged last warp.
     check(&b, (700, 501, 24, 24), Some(5), 77);
+    check(&b, (300, 150, 70, 70), Some(9), 78);
 }
 
 #[test]
