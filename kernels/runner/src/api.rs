@@ -36,7 +36,11 @@ pub struct Catalogue {
 
 #[utoipa::path(get, path = "/api/v1/kernels", tag = "Kernels", responses((status = 200, body = Catalogue)))]
 async fn list_kernels(State(runner): State<AppState>) -> Response {
-    axum::Json(Catalogue { kernels: runner.registry.kernels(), devices: runner.registry.devices() }).into_response()
+    axum::Json(Catalogue {
+        kernels: runner.registry.kernels(),
+        devices: runner.registry.devices(),
+    })
+    .into_response()
 }
 
 pub fn invoke_error(err: InvokeError) -> ApiError {
@@ -44,7 +48,9 @@ pub fn invoke_error(err: InvokeError) -> ApiError {
         InvokeError::BadRequest(m) => ApiError::bad_request(m),
         InvokeError::UnknownKernel(m) => ApiError::not_found(m),
         InvokeError::Kernel(KernelError::Device(m)) => ApiError::unavailable(m),
-        InvokeError::Kernel(e @ KernelError::Unsupported { .. }) => ApiError::unprocessable(e.to_string()),
+        InvokeError::Kernel(e @ KernelError::Unsupported { .. }) => {
+            ApiError::unprocessable(e.to_string())
+        }
         InvokeError::Kernel(e) => ApiError::unprocessable(e.to_string()),
         InvokeError::Backend(m) => ApiError::new(StatusCode::BAD_GATEWAY, "backend_failed", m),
         InvokeError::NotConfigured(m) => ApiError::unprocessable(m),

@@ -98,14 +98,18 @@ impl DataDescription {
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| InvokeError::BadRequest(format!("body is not JSON: {e}")))?;
         let value = match value {
-            Value::String(s) => serde_json::from_str(&s)
-                .map_err(|e| InvokeError::BadRequest(format!("data_description string is not JSON: {e}")))?,
+            Value::String(s) => serde_json::from_str(&s).map_err(|e| {
+                InvokeError::BadRequest(format!("data_description string is not JSON: {e}"))
+            })?,
             other => other,
         };
         if !value.is_object() {
-            return Err(InvokeError::BadRequest("data_description must be a JSON object".into()));
+            return Err(InvokeError::BadRequest(
+                "data_description must be a JSON object".into(),
+            ));
         }
-        serde_json::from_value(value).map_err(|e| InvokeError::BadRequest(format!("data_description: {e}")))
+        serde_json::from_value(value)
+            .map_err(|e| InvokeError::BadRequest(format!("data_description: {e}")))
     }
 
     fn kernel_params(&self) -> Params {
@@ -198,7 +202,13 @@ pub enum InvokeError {
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
     async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, String>;
-    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), String>;
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), String>;
 }
 
 /// One message taken from an input queue.
@@ -213,7 +223,12 @@ pub struct QueueMessage {
 #[async_trait]
 pub trait ResultBroker: Send + Sync {
     /// Takes `count` messages from `queue`, waiting up to `timeout` in all.
-    async fn take(&self, queue: &str, count: usize, timeout: Duration) -> Result<Vec<QueueMessage>, String>;
+    async fn take(
+        &self,
+        queue: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Result<Vec<QueueMessage>, String>;
     /// Publishes a persistent JSON message to the durable queue `queue` (default exchange).
     async fn publish(&self, queue: &str, body: Vec<u8>) -> Result<(), String>;
 }
@@ -237,7 +252,9 @@ fn table_json(t: &Table) -> Value {
         Table::F32(m) => (0..m.rows())
             .map(|r| Value::Array(m.row(r).iter().map(|&v| json_f32(v)).collect()))
             .collect(),
-        Table::U32(m) => (0..m.rows()).map(|r| Value::Array(m.row(r).iter().map(|&v| v.into()).collect())).collect(),
+        Table::U32(m) => (0..m.rows())
+            .map(|r| Value::Array(m.row(r).iter().map(|&v| v.into()).collect()))
+            .collect(),
     };
     Value::Array(rows)
 }
@@ -266,7 +283,11 @@ impl Runner {
     /// Runs `kernel` for `desc`. On failure with a broker configured and a request uuid known,
     /// publishes `{uuid, data: null, error}` to `kernels_results_{uuid}` and `{uuid}` so that a
     /// waiting SDK stops waiting (originals 1.7).
-    pub async fn invoke(&self, kernel: &str, desc: DataDescription) -> Result<InvocationResult, InvokeError> {
+    pub async fn invoke(
+        &self,
+        kernel: &str,
+        desc: DataDescription,
+    ) -> Result<InvocationResult, InvokeError> {
         let uuid = desc.uuid.clone().or_else(|| desc.request_uuid.clone());
         let storage = desc.storage();
         let result = self.invoke_inner(kernel, desc).await;
@@ -284,22 +305,31 @@ impl Runner {
         result
     }
 
-    async fn invoke_inner(&self, kernel: &str, desc: DataDescription) -> Result<InvocationResult, InvokeError> {
+    async fn invoke_inner(
+        &self,
+        kernel: &str,
+        desc: DataDescription,
+    ) -> Result<InvocationResult, InvokeError> {
         let total = Instant::now();
         let mut metrics = InvocationMetrics::default();
         let name = serrano_kernels::KernelName::parse(kernel)
             .ok_or_else(|| InvokeError::UnknownKernel(format!("unknown kernel '{kernel}'")))?;
         let mode = match &desc.mode {
-            Some(m) => Mode::parse(m)
-                .ok_or_else(|| InvokeError::BadRequest(format!("mode '{m}' is not cpu, gpu, opencl or auto")))?,
+            Some(m) => Mode::parse(m).ok_or_else(|| {
+                InvokeError::BadRequest(format!("mode '{m}' is not cpu, gpu, opencl or auto"))
+            })?,
             None => self.default_mode,
         };
         let in_format = match &desc.format {
-            Some(f) => Some(Format::parse(f).ok_or_else(|| InvokeError::BadRequest(format!("unknown format '{f}'")))?),
+            Some(f) => Some(
+                Format::parse(f)
+                    .ok_or_else(|| InvokeError::BadRequest(format!("unknown format '{f}'")))?,
+            ),
             None => None,
         };
         let out_format = match &desc.output_format {
-            Some(f) => Format::parse(f).ok_or_else(|| InvokeError::BadRequest(format!("unknown output_format '{f}'")))?,
+            Some(f) => Format::parse(f)
+                .ok_or_else(|| InvokeError::BadRequest(format!("unknown output_format '{f}'")))?,
             None => Format::Csv,
         };
         let uuid = desc
@@ -315,33 +345,34 @@ impl Runner {
         let raw: Vec<(Option<String>, Vec<u8>)> = match storage {
             Storage::Inline => Vec::new(),
             Storage::S3 => {
-                let s3 = self.s3.as_ref().ok_or_else(|| InvokeError::NotConfigured("no S3 endpoint is configured".into()))?;
+                let s3 = self.s3.as_ref().ok_or_else(|| {
+                    InvokeError::NotConfigured("no S3 endpoint is configured".into())
+                })?;
                 let bucket = desc
                     .bucket_id
                     .as_deref()
                     .ok_or_else(|| InvokeError::BadRequest("storage s3 needs bucket_id".into()))?;
                 if desc.arguments.is_empty() {
-                    return Err(InvokeError::BadRequest("arguments: name at least one object".into()));
+                    return Err(InvokeError::BadRequest(
+                        "arguments: name at least one object".into(),
+                    ));
                 }
                 let mut out = Vec::new();
                 for key in &desc.arguments {
-                    let bytes = s3
-                        .get(bucket, key)
-                        .await
-                        .map_err(|e| InvokeError::Backend(format!("reading s3://{bucket}/{key}: {e}")))?;
+                    let bytes = s3.get(bucket, key).await.map_err(|e| {
+                        InvokeError::Backend(format!("reading s3://{bucket}/{key}: {e}"))
+                    })?;
                     out.push((Some(key.clone()), bytes));
                 }
                 out
             }
             Storage::Broker => {
-                let broker = self
-                    .broker
-                    .as_ref()
-                    .ok_or_else(|| InvokeError::NotConfigured("no message broker is configured".into()))?;
-                let queue = desc
-                    .queue_id
-                    .as_deref()
-                    .ok_or_else(|| InvokeError::BadRequest("storage broker needs queue_id".into()))?;
+                let broker = self.broker.as_ref().ok_or_else(|| {
+                    InvokeError::NotConfigured("no message broker is configured".into())
+                })?;
+                let queue = desc.queue_id.as_deref().ok_or_else(|| {
+                    InvokeError::BadRequest("storage broker needs queue_id".into())
+                })?;
                 let count = desc.arguments.len().max(1);
                 let messages = broker
                     .take(queue, count, self.input_wait)
@@ -356,7 +387,9 @@ impl Runner {
             }
             Storage::File => {
                 if !self.allow_local_files {
-                    return Err(InvokeError::BadRequest("storage file is disabled on this runner".into()));
+                    return Err(InvokeError::BadRequest(
+                        "storage file is disabled on this runner".into(),
+                    ));
                 }
                 let mut out = Vec::new();
                 for path in &desc.arguments {
@@ -384,7 +417,10 @@ impl Runner {
                 .or_else(|| name.as_deref().and_then(Format::from_name))
                 .unwrap_or_else(|| Format::sniff(&bytes));
             let table = formats::decode(&bytes, format).map_err(|e| {
-                InvokeError::Kernel(KernelError::Format(format!("{}: {e}", name.as_deref().unwrap_or("input"))))
+                InvokeError::Kernel(KernelError::Format(format!(
+                    "{}: {e}",
+                    name.as_deref().unwrap_or("input")
+                )))
             })?;
             inputs.push(NamedInput { name, table });
         }
@@ -397,21 +433,36 @@ impl Runner {
 
         // Run (compute-bound: off the async workers).
         let registry = self.registry.clone();
-        let execution: Execution = tokio::task::spawn_blocking(move || registry.exec(name.as_str(), inputs, &params, mode))
-            .await
-            .map_err(|e| InvokeError::Backend(format!("kernel task failed: {e}")))??;
+        let execution: Execution = tokio::task::spawn_blocking(move || {
+            registry.exec(name.as_str(), inputs, &params, mode)
+        })
+        .await
+        .map_err(|e| InvokeError::Backend(format!("kernel task failed: {e}")))??;
         metrics.run_kernel_ms = execution.run_kernel_ms;
 
         // Encode and push.
         let t = Instant::now();
-        let want_data = desc.return_outputs || storage == Storage::Inline || storage == Storage::Broker;
-        let data: Option<BTreeMap<String, Value>> =
-            want_data.then(|| execution.outputs.iter().map(|(n, t)| (n.clone(), table_json(t))).collect());
+        let want_data =
+            desc.return_outputs || storage == Storage::Inline || storage == Storage::Broker;
+        let data: Option<BTreeMap<String, Value>> = want_data.then(|| {
+            execution
+                .outputs
+                .iter()
+                .map(|(n, t)| (n.clone(), table_json(t)))
+                .collect()
+        });
         let encoded: Vec<(String, Vec<u8>, usize, usize)> = match storage {
             Storage::S3 | Storage::File => execution
                 .outputs
                 .iter()
-                .map(|(n, t)| (n.clone(), formats::encode(t, out_format), t.rows(), t.cols()))
+                .map(|(n, t)| {
+                    (
+                        n.clone(),
+                        formats::encode(t, out_format),
+                        t.rows(),
+                        t.cols(),
+                    )
+                })
                 .collect(),
             _ => Vec::new(),
         };
@@ -421,35 +472,50 @@ impl Runner {
         let mut outputs = Vec::new();
         match storage {
             Storage::S3 => {
-                let s3 = self.s3.as_ref().ok_or_else(|| InvokeError::NotConfigured("no S3 endpoint is configured".into()))?;
+                let s3 = self.s3.as_ref().ok_or_else(|| {
+                    InvokeError::NotConfigured("no S3 endpoint is configured".into())
+                })?;
                 let bucket = desc.bucket_id.as_deref().unwrap_or_default();
-                let prefix = desc.output.clone().unwrap_or_else(|| format!("results_req_{uuid}"));
+                let prefix = desc
+                    .output
+                    .clone()
+                    .unwrap_or_else(|| format!("results_req_{uuid}"));
                 for (name, body, rows, cols) in encoded {
                     let key = format!("{prefix}/{name}.{}", out_format.extension());
                     s3.put(bucket, &key, body, out_format.content_type())
                         .await
-                        .map_err(|e| InvokeError::Backend(format!("writing s3://{bucket}/{key}: {e}")))?;
-                    outputs.push(OutputInfo { name, rows, cols, location: format!("s3://{bucket}/{key}") });
+                        .map_err(|e| {
+                            InvokeError::Backend(format!("writing s3://{bucket}/{key}: {e}"))
+                        })?;
+                    outputs.push(OutputInfo {
+                        name,
+                        rows,
+                        cols,
+                        location: format!("s3://{bucket}/{key}"),
+                    });
                 }
             }
             Storage::File => {
-                let base = desc
-                    .output
-                    .clone()
-                    .ok_or_else(|| InvokeError::BadRequest("storage file needs output (a path)".into()))?;
+                let base = desc.output.clone().ok_or_else(|| {
+                    InvokeError::BadRequest("storage file needs output (a path)".into())
+                })?;
                 for (i, (name, body, rows, cols)) in encoded.into_iter().enumerate() {
                     let path = output_path(&base, &name, i == 0, out_format);
                     tokio::fs::write(&path, body)
                         .await
                         .map_err(|e| InvokeError::Backend(format!("writing {path}: {e}")))?;
-                    outputs.push(OutputInfo { name, rows, cols, location: path });
+                    outputs.push(OutputInfo {
+                        name,
+                        rows,
+                        cols,
+                        location: path,
+                    });
                 }
             }
             Storage::Broker => {
-                let broker = self
-                    .broker
-                    .as_ref()
-                    .ok_or_else(|| InvokeError::NotConfigured("no message broker is configured".into()))?;
+                let broker = self.broker.as_ref().ok_or_else(|| {
+                    InvokeError::NotConfigured("no message broker is configured".into())
+                })?;
                 let queue = format!("kernels_results_{uuid}");
                 let message = serde_json::json!({
                     "uuid": uuid,
@@ -473,7 +539,12 @@ impl Runner {
             }
             Storage::Inline => {
                 for (name, t) in &execution.outputs {
-                    outputs.push(OutputInfo { name: name.clone(), rows: t.rows(), cols: t.cols(), location: "inline".into() });
+                    outputs.push(OutputInfo {
+                        name: name.clone(),
+                        rows: t.rows(),
+                        cols: t.cols(),
+                        location: "inline".into(),
+                    });
                 }
             }
         }
@@ -488,7 +559,11 @@ impl Runner {
             input_total_size_mb,
             outputs,
             info: execution.info,
-            data: if desc.return_outputs || storage == Storage::Inline { data } else { None },
+            data: if desc.return_outputs || storage == Storage::Inline {
+                data
+            } else {
+                None
+            },
             metrics,
         })
     }
@@ -500,7 +575,9 @@ pub fn output_path(base: &str, name: &str, primary: bool, format: Format) -> Str
         return base.to_string();
     }
     match base.rsplit_once('.') {
-        Some((stem, _)) if !stem.is_empty() && !stem.ends_with('/') => format!("{stem}.{name}.{}", format.extension()),
+        Some((stem, _)) if !stem.is_empty() && !stem.ends_with('/') => {
+            format!("{stem}.{name}.{}", format.extension())
+        }
         _ => format!("{base}.{name}.{}", format.extension()),
     }
 }
@@ -532,8 +609,14 @@ mod tests {
 
     #[test]
     fn output_paths() {
-        assert_eq!(output_path("out/r.csv", "labels", true, Format::Csv), "out/r.csv");
-        assert_eq!(output_path("out/r.csv", "centroids", false, Format::Csv), "out/r.centroids.csv");
+        assert_eq!(
+            output_path("out/r.csv", "labels", true, Format::Csv),
+            "out/r.csv"
+        );
+        assert_eq!(
+            output_path("out/r.csv", "centroids", false, Format::Csv),
+            "out/r.centroids.csv"
+        );
         assert_eq!(output_path("r", "d", false, Format::Binary), "r.d.bin");
     }
 

@@ -70,10 +70,17 @@ impl Default for Config {
 
 /// Probes devices, warms the modules up, and connects the storage adapters.
 pub async fn build_runner(config: &Config) -> anyhow::Result<Runner> {
-    let default_mode = Mode::parse(&config.default_mode)
-        .ok_or_else(|| anyhow::anyhow!("default_mode '{}' is not cpu, gpu, opencl or auto", config.default_mode))?;
-    let options =
-        RegistryOptions { cuda: config.cuda, opencl: config.opencl, auto_gpu_min_bytes: config.auto_gpu_min_bytes };
+    let default_mode = Mode::parse(&config.default_mode).ok_or_else(|| {
+        anyhow::anyhow!(
+            "default_mode '{}' is not cpu, gpu, opencl or auto",
+            config.default_mode
+        )
+    })?;
+    let options = RegistryOptions {
+        cuda: config.cuda,
+        opencl: config.opencl,
+        auto_gpu_min_bytes: config.auto_gpu_min_bytes,
+    };
     let warm = config.warm_up;
     let started = Instant::now();
     let registry = tokio::task::spawn_blocking(move || {
@@ -89,8 +96,10 @@ pub async fn build_runner(config: &Config) -> anyhow::Result<Runner> {
         devices = ?registry.devices(),
         "kernel registry ready"
     );
-    let s3: Option<Arc<dyn invoke::ObjectStore>> =
-        config.s3.as_ref().map(|c| Arc::new(s3::S3Store::new(c)) as Arc<dyn invoke::ObjectStore>);
+    let s3: Option<Arc<dyn invoke::ObjectStore>> = config
+        .s3
+        .as_ref()
+        .map(|c| Arc::new(s3::S3Store::new(c)) as Arc<dyn invoke::ObjectStore>);
     let broker = broker::open(&config.broker).await?;
     Ok(Runner {
         registry: Arc::new(registry),

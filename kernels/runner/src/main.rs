@@ -11,7 +11,11 @@ use serrano_kernel_runner::invoke::{DataDescription, Runner, Storage};
 use serrano_kernels::{Mode, Registry, RegistryOptions};
 
 #[derive(Parser)]
-#[command(name = "serrano-kernel", version, about = "SERRANO accelerated kernels: CPU, CUDA and OpenCL")]
+#[command(
+    name = "serrano-kernel",
+    version,
+    about = "SERRANO accelerated kernels: CPU, CUDA and OpenCL"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -46,7 +50,13 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { kernel, mode, inputs, output, params } => run_files(&kernel, &mode, inputs, output, params),
+        Command::Run {
+            kernel,
+            mode,
+            inputs,
+            output,
+            params,
+        } => run_files(&kernel, &mode, inputs, output, params),
         Command::List { json } => list(json),
         Command::Serve => serve(),
     };
@@ -60,11 +70,20 @@ fn main() -> ExitCode {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
-fn run_files(kernel: &str, mode: &str, inputs: Vec<PathBuf>, output: PathBuf, params: Vec<String>) -> anyhow::Result<()> {
-    let mode = Mode::parse(mode).ok_or_else(|| anyhow::anyhow!("--mode must be cpu, gpu, opencl or auto"))?;
+fn run_files(
+    kernel: &str,
+    mode: &str,
+    inputs: Vec<PathBuf>,
+    output: PathBuf,
+    params: Vec<String>,
+) -> anyhow::Result<()> {
+    let mode = Mode::parse(mode)
+        .ok_or_else(|| anyhow::anyhow!("--mode must be cpu, gpu, opencl or auto"))?;
     let mut desc = DataDescription {
         kernel_name: Some(kernel.to_string()),
         storage: Some(Storage::File),
@@ -107,20 +126,40 @@ fn list(json: bool) -> anyhow::Result<()> {
     }
     println!("devices:");
     for d in registry.devices() {
-        let state = if d.available { "available" } else { "unavailable" };
+        let state = if d.available {
+            "available"
+        } else {
+            "unavailable"
+        };
         println!("  {:<7} {:<11} {}", d.backend, state, d.detail);
     }
     println!("kernels:");
     for k in registry.kernels() {
-        let inputs: Vec<String> =
-            k.inputs.iter().map(|i| if i.required { i.name.to_string() } else { format!("[{}]", i.name) }).collect();
-        println!("  {:<14} modes: {:<22} inputs: {:<28} {}", k.name, k.modes.join(","), inputs.join(" "), k.summary);
+        let inputs: Vec<String> = k
+            .inputs
+            .iter()
+            .map(|i| {
+                if i.required {
+                    i.name.to_string()
+                } else {
+                    format!("[{}]", i.name)
+                }
+            })
+            .collect();
+        println!(
+            "  {:<14} modes: {:<22} inputs: {:<28} {}",
+            k.name,
+            k.modes.join(","),
+            inputs.join(" "),
+            k.summary
+        );
     }
     Ok(())
 }
 
 fn serve() -> anyhow::Result<()> {
-    let config: serrano_kernel_runner::Config = serrano_service::load_config(serrano_kernel_runner::SERVICE)?;
+    let config: serrano_kernel_runner::Config =
+        serrano_service::load_config(serrano_kernel_runner::SERVICE)?;
     serrano_service::init_tracing(config.http.log_format, &config.http.log_level);
     runtime()?.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.http.bind).await?;

@@ -42,7 +42,9 @@ impl S3Store {
             // On-premises object stores are rarely set up for virtual-host buckets.
             .force_path_style(true)
             .build();
-        Self { client: aws_sdk_s3::Client::from_conf(conf) }
+        Self {
+            client: aws_sdk_s3::Client::from_conf(conf),
+        }
     }
 }
 
@@ -53,12 +55,25 @@ fn describe<E: std::error::Error + 'static>(err: &aws_sdk_s3::error::SdkError<E>
 #[async_trait]
 impl ObjectStore for S3Store {
     async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, String> {
-        let out = self.client.get_object().bucket(bucket).key(key).send().await.map_err(|e| describe(&e))?;
+        let out = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
         let bytes = out.body.collect().await.map_err(|e| e.to_string())?;
         Ok(bytes.into_bytes().to_vec())
     }
 
-    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), String> {
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), String> {
         self.client
             .put_object()
             .bucket(bucket)
