@@ -1,13 +1,17 @@
 //! Which Stream Handler a service uses (D6.7 4.5.2): the embedded log (default) or a
-//! Kafka-protocol broker.
+//! Kafka-protocol broker; and which Message Broker (4.5.1): the embedded one (default) or
+//! RabbitMQ.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::amqp::MessageBroker;
+use crate::amqp_embedded::EmbeddedMessageBroker;
 use crate::embedded::{DEFAULT_RETENTION_RECORDS, EmbeddedStreamHandler};
 use crate::kafka::{KafkaOptions, KafkaStreamHandler};
+use crate::rabbitmq::{RabbitMqBroker, RabbitMqOptions, redact_url};
 use crate::{BusError, StreamHandler};
 
 /// The `stream` section of a service configuration, e.g. `{"type": "kafka", "brokers":
@@ -57,6 +61,65 @@ pub async fn open_stream_handler(cfg: &StreamConfig) -> Result<Arc<dyn StreamHan
                 opts.client_id = id.clone();
             }
             Ok(Arc::new(KafkaStreamHandler::connect(opts)?))
+        }
+    }
+}
+
+/// The `amqp` section of a service configuration: `{"type": "embedded"}` (the default) or
+/// `{"type": "rabbitmq", "url": "amqp://user:pass@host:5672/%2f"}`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum AmqpConfig {
+    /// The process's in-process broker ([`EmbeddedMessageBroker::shared`]): every service of
+    /// the process that opens it meets the others there. (A struct variant so that unknown
+    /// fields are refused.)
+    Embedded {},
+    /// RabbitMQ (AMQP 0-9-1 over TCP).
+    RabbitMq {
+        /// `amqp://user:pass@host:port/vhost`.
+        url: String,
+        /// Shown by RabbitMQ; default `serrano`.
+        #[serde(default)]
+        connection_name: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for AmqpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Embedded {} => f.write_str("Embedded"),
+            Self::RabbitMq {
+                url,
+                connection_name,
+            } => f
+                .debug_struct("RabbitMq")
+                .field("url", &redact_url(url))
+                .field("connection_name", connection_name)
+                .finish(),
+        }
+    }
+}
+
+impl Default for AmqpConfig {
+    fn default() -> Self {
+        Self::Embedded {}
+    }
+}
+
+/// Opens the configured Message Broker. RabbitMQ connects lazily (and again after a loss): use
+/// [`MessageBroker::health`] to check that it answers.
+pub async fn open_message_broker(cfg: &AmqpConfig) -> Result<Arc<dyn MessageBroker>, BusError> {
+    match cfg {
+        AmqpConfig::Embedded {} => Ok(Arc::new(EmbeddedMessageBroker::shared())),
+        AmqpConfig::RabbitMq {
+            url,
+            connection_name,
+        } => {
+            let mut opts = RabbitMqOptions::new(url.clone());
+            if let Some(n) = connection_name {
+                opts.connection_name = n.clone();
+            }
+            Ok(Arc::new(RabbitMqBroker::new(opts)?))
         }
     }
 }
@@ -137,6 +200,76 @@ mod tests {
         let mut r = h.reader("t", StartAt::Beginning).await.unwrap();
         let rec = r.next(Duration::from_secs(1)).await.unwrap().unwrap();
         assert_eq!(rec.payload, b"kept");
+    }
+
+    #[test]
+    fn parse_amqp_variants() {
+        let c: AmqpConfig = serde_json::from_str(r#"{"type":"embedded"}"#).unwrap();
+        assert_eq!(c, AmqpConfig::Embedded {});
+        assert_eq!(c, AmqpConfig::default());
+        let c: AmqpConfig =
+            serde_json::from_str(r#"{"type":"rabbitmq","url":"amqp://u:pw@h:5672/%2f"}"#).unwrap();
+        assert_eq!(
+            c,
+            AmqpConfig::RabbitMq {
+                url: "amqp://u:pw@h:5672/%2f".into(),
+                connection_name: None
+            }
+        );
+        let d = format!("{c:?}");
+        assert!(!d.contains("pw") && d.contains("***"), "{d}");
+        let c: AmqpConfig = serde_json::from_str(
+            r#"{"type":"rabbitmq","url":"amqp://h","connection_name":"rot-controller"}"#,
+        )
+        .unwrap();
+        assert_eq!(serde_json::to_value(&c).unwrap()["type"], "rabbitmq");
+        for bad in [
+            r#"{"type":"rabbit"}"#,
+            r#"{"type":"rabbitmq"}"#,
+            r#"{"type":"embedded","url":"amqp://h"}"#,
+            r#"{"type":"rabbitmq","url":"amqp://h","password":"x"}"#,
+            r#"{"url":"amqp://h"}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<AmqpConfig>(bad).is_err(),
+                "{bad} should not parse"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn open_message_brokers() {
+        let a = open_message_broker(&AmqpConfig::Embedded {}).await.unwrap();
+        let b = open_message_broker(&AmqpConfig::default()).await.unwrap();
+        assert_eq!(a.kind(), "embedded");
+        // One broker per process: a queue declared through one is seen through the other.
+        let q = format!("cfg-{}", uuid::Uuid::new_v4().simple());
+        a.declare_queue(&q, crate::QueueOptions::durable())
+            .await
+            .unwrap();
+        assert!(b.queue_info(&q).await.unwrap().is_some());
+        b.delete_queue(&q).await.unwrap();
+
+        let r = open_message_broker(&AmqpConfig::RabbitMq {
+            url: "amqp://127.0.0.1:1/%2f".into(),
+            connection_name: Some("cfg-test".into()),
+        })
+        .await
+        .unwrap();
+        assert_eq!(r.kind(), "rabbitmq");
+        for bad in ["amqps://h/", "nope", "amqp://h:1"] {
+            let cfg = AmqpConfig::RabbitMq {
+                url: bad.into(),
+                connection_name: (bad == "amqp://h:1").then(String::new),
+            };
+            assert!(
+                matches!(
+                    open_message_broker(&cfg).await.err(),
+                    Some(BusError::Invalid(_))
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -1,5 +1,7 @@
 //! The Data Broker clients (D6.7 4.5). This crate holds the Stream Handler part (4.5.2): topics
-//! of a Kafka-protocol broker, used for the telemetry notifications (4.5.2.4.1, Table 7).
+//! of a Kafka-protocol broker, used for the telemetry notifications (4.5.2.4.1, Table 7); and the
+//! Message Broker part (4.5.1): AMQP 0-9-1 exchanges and queues (ROT requests/results/events,
+//! kernel result queues).
 //!
 //! - [`StreamHandler`]: publish to a topic, read a topic from an offset.
 //! - [`kafka`]: any Kafka-protocol broker through `rdkafka` (bundled librdkafka).
@@ -7,6 +9,9 @@
 //! - `contract`: the one suite both must pass.
 //! - [`config`]: which one a service uses ([`StreamConfig`], [`open_stream_handler`]).
 //! - [`notifications`]: the JSON notification messages of Table 7.
+//! - [`amqp`]: the [`MessageBroker`] trait; [`rabbitmq`] implements it over RabbitMQ (`lapin`),
+//!   [`amqp_embedded`] in process; `amqp_contract` is their shared suite; [`AmqpConfig`] and
+//!   [`open_message_broker`] pick one.
 //!
 //! Both implementations read and write partition 0 only: the notification topics have one
 //! partition, which keeps a topic totally ordered by offset.
@@ -15,21 +20,32 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub mod amqp;
+pub mod amqp_embedded;
 pub mod config;
 pub mod embedded;
 pub mod kafka;
 pub mod notifications;
+pub mod rabbitmq;
 
+#[cfg(any(test, feature = "contract-suite"))]
+pub mod amqp_contract;
 #[cfg(any(test, feature = "contract-suite"))]
 pub mod contract;
 
-pub use config::{StreamConfig, open_stream_handler};
+pub use amqp::{
+    ConsumeOptions, Delivery, DeliveryStream, ExchangeKind, MessageBroker, MessageProperties,
+    PublishOutcome, QueueInfo, QueueOptions,
+};
+pub use amqp_embedded::EmbeddedMessageBroker;
+pub use config::{AmqpConfig, StreamConfig, open_message_broker, open_stream_handler};
 pub use embedded::{DEFAULT_RETENTION_RECORDS, EmbeddedStreamHandler};
 pub use kafka::{KafkaOptions, KafkaStreamHandler, SaslOptions};
 pub use notifications::{
     EntityStatus, EntityType, GeneralInformation, Notification, ResourceStatus,
     TelemetryEntityStatus, publish_json, unix_now,
 };
+pub use rabbitmq::{RabbitMqBroker, RabbitMqOptions};
 
 /// The topic of telemetry notifications (probe/agent UP/DOWN), originals 3.3.
 pub const TELEMETRY_NOTIFICATIONS_TOPIC: &str = "serrano_telemetry_notifications";
@@ -56,12 +72,19 @@ pub enum StartAt {
     Offset(i64),
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum BusError {
     #[error("invalid topic or message: {0}")]
     Invalid(String),
     #[error("broker unavailable: {0}")]
     Unavailable(String),
+    /// AMQP: the exchange or queue does not exist (reply code 404).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// AMQP: a declaration that differs from the existing one (406), or a queue exclusive to
+    /// another connection (405).
+    #[error("conflict: {0}")]
+    Conflict(String),
 }
 
 /// A reader of one topic.
