@@ -32,6 +32,7 @@ const RESERVED: &[&str] = &[
     "inputs",
     "output",
     "return_outputs",
+    "results",
 ];
 
 /// Where inputs come from and results go.
@@ -83,6 +84,10 @@ pub struct DataDescription {
     /// Output path (file storage) or object prefix (S3).
     #[serde(default)]
     pub output: Option<String>,
+    /// Where results go when not where the inputs came from (e.g. inputs from S3, results to
+    /// the broker queue the SDK waits on).
+    #[serde(default)]
+    pub results: Option<Storage>,
     /// Also return the output arrays in the response.
     #[serde(default)]
     pub return_outputs: bool,
@@ -289,10 +294,10 @@ impl Runner {
         desc: DataDescription,
     ) -> Result<InvocationResult, InvokeError> {
         let uuid = desc.uuid.clone().or_else(|| desc.request_uuid.clone());
-        let storage = desc.storage();
+        let results = desc.results.unwrap_or(desc.storage());
         let result = self.invoke_inner(kernel, desc).await;
         if let (Err(err), Some(uuid), Some(broker)) = (&result, &uuid, &self.broker)
-            && storage == Storage::Broker
+            && results == Storage::Broker
         {
             let body = serde_json::json!({"uuid": uuid, "data": null, "error": err.to_string()});
             let body = body.to_string().into_bytes();
@@ -338,6 +343,10 @@ impl Runner {
             .or_else(|| desc.request_uuid.clone())
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let storage = desc.storage();
+        let results = desc.results.unwrap_or(storage);
+        if results == Storage::File && !self.allow_local_files {
+            return Err(InvokeError::BadRequest("storage file is disabled on this runner".into()));
+        }
         let params = desc.kernel_params();
 
         // Read.
@@ -443,7 +452,7 @@ impl Runner {
         // Encode and push.
         let t = Instant::now();
         let want_data =
-            desc.return_outputs || storage == Storage::Inline || storage == Storage::Broker;
+            desc.return_outputs || results == Storage::Inline || results == Storage::Broker;
         let data: Option<BTreeMap<String, Value>> = want_data.then(|| {
             execution
                 .outputs
@@ -451,7 +460,7 @@ impl Runner {
                 .map(|(n, t)| (n.clone(), table_json(t)))
                 .collect()
         });
-        let encoded: Vec<(String, Vec<u8>, usize, usize)> = match storage {
+        let encoded: Vec<(String, Vec<u8>, usize, usize)> = match results {
             Storage::S3 | Storage::File => execution
                 .outputs
                 .iter()
@@ -470,12 +479,15 @@ impl Runner {
 
         let t = Instant::now();
         let mut outputs = Vec::new();
-        match storage {
+        match results {
             Storage::S3 => {
                 let s3 = self.s3.as_ref().ok_or_else(|| {
                     InvokeError::NotConfigured("no S3 endpoint is configured".into())
                 })?;
-                let bucket = desc.bucket_id.as_deref().unwrap_or_default();
+                let bucket = desc
+                    .bucket_id
+                    .as_deref()
+                    .ok_or_else(|| InvokeError::BadRequest("results to s3 need bucket_id".into()))?;
                 let prefix = desc
                     .output
                     .clone()
@@ -559,7 +571,7 @@ impl Runner {
             input_total_size_mb,
             outputs,
             info: execution.info,
-            data: if desc.return_outputs || storage == Storage::Inline {
+            data: if desc.return_outputs || results == Storage::Inline {
                 data
             } else {
                 None

@@ -56,7 +56,7 @@ impl Default for Config {
         Self {
             http: HttpConfig::with_port(DEFAULT_PORT),
             s3: None,
-            broker: broker::BrokerConfig::default(),
+            broker: None,
             default_mode: "auto".into(),
             cuda: true,
             opencl: true,
@@ -130,6 +130,16 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let tokens = config.http.required_tokens(SERVICE)?;
+    serve_with(config, tokens, listener, shutdown).await
+}
+
+/// Serves with the given tokens (for `serrano up`, which adds its admin token).
+pub async fn serve_with(
+    config: Config,
+    tokens: Vec<Secret>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let runner = Arc::new(build_runner(&config).await?);
     let app = router(runner, tokens, config.http.max_body_bytes);
     let tls = config.http.tls_files()?;

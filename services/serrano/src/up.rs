@@ -64,6 +64,8 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
     let pmds_config: serrano_pmds::Config = serrano_service::load_config(serrano_pmds::SERVICE)?;
     let mut probe_config: serrano_probe::Config =
         serrano_service::load_config(serrano_probe::SERVICE)?;
+    let mut kernel_config: serrano_kernel_runner::Config =
+        serrano_service::load_config(serrano_kernel_runner::SERVICE)?;
     serrano_service::init_tracing(ro_config.http.log_format, &ro_config.http.log_level);
     let datastore = DatastoreConfig {
         backend: Backend::Embedded,
@@ -105,6 +107,7 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
     let pmds = bind("pmds", &pmds_config.http).await?;
     let pmds_grpc = bind_addr("pmds gRPC", pmds_config.grpc_bind).await?;
     let probe = bind("probe", &probe_config.http).await?;
+    let kernels = bind("kernel-runner", &kernel_config.http).await?;
 
     // The services find each other at their bound addresses, with the admin token.
     let scheme_of = |http: &serrano_service::HttpConfig| -> anyhow::Result<&'static str> {
@@ -126,7 +129,7 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
         probe.local_addr()?
     );
     cth_config.storage_gateway = Some(serrano_cth::StorageGatewayConfig {
-        url: storage_url,
+        url: storage_url.clone(),
         token: Some(token.clone()),
     });
     cth_config.agent_token = Some(token.clone());
@@ -163,6 +166,7 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
         (serrano_eta::SERVICE, &eta, &eta_config.http),
         (serrano_pmds::SERVICE, &pmds, &pmds_config.http),
         (serrano_probe::SERVICE, &probe, &probe_config.http),
+        (serrano_kernel_runner::SERVICE, &kernels, &kernel_config.http),
     ] {
         let scheme = scheme_of(http)?;
         let address = listener.local_addr()?;
@@ -185,6 +189,28 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
         "telemetry: curl -H \"Authorization: Bearer $(cat {})\" http://{}/api/v1/telemetry/central/clusters",
         display(&data_dir.join("admin.token")),
         cth.local_addr()?
+    );
+    // The kernel runner reads and writes S3 objects on the embedded storage gateway (with the
+    // admin key pair) and answers on the in-process broker, unless configured otherwise.
+    if kernel_config.s3.is_none() {
+        let admin = match storage_config.access_keys.first() {
+            Some(key) => key.clone(),
+            None => serrano_storage_gateway::server::admin_credentials(&storage_config.credentials_path())?,
+        };
+        kernel_config.s3 = Some(serrano_kernel_runner::s3::S3Config {
+            endpoint: storage_url.clone(),
+            region: "local".into(),
+            access_key: Secret::new(admin.access_key.clone()),
+            secret_key: admin.secret_key.clone(),
+        });
+    }
+    if kernel_config.broker.is_none() {
+        kernel_config.broker = Some(serrano_bus::config::AmqpConfig::Embedded {});
+    }
+    println!(
+        "kernels: curl -H \"Authorization: Bearer $(cat {})\" http://{}/api/v1/kernels",
+        display(&data_dir.join("admin.token")),
+        kernels.local_addr()?
     );
     println!("stop with Ctrl-C");
 
@@ -282,6 +308,17 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
             probe_config,
             probe_tokens,
             probe,
+            signal(),
+        )),
+    ));
+
+    let kernel_tokens = with_admin(&kernel_config.http)?;
+    tasks.push((
+        "kernel-runner",
+        tokio::spawn(serrano_kernel_runner::serve_with(
+            kernel_config,
+            kernel_tokens,
+            kernels,
             signal(),
         )),
     ));
