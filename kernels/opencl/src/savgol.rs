@@ -1,14 +1,83 @@
-//! OpenCL savgol (placeholder until implemented).
+//! OpenCL Savitzky-Golay (semantics in `serrano_kernel_core::savgol`; kernels in
+//! `cl/savgol.cl`): one work-item per output over an `(n, rows)` range, the centre coefficients
+//! in `__constant` memory when they fit (else `__global`).
+
+use ocl::{Buffer, Kernel, flags};
+use serrano_kernel_core::savgol::{SavgolCoeffs, SavgolParams};
+use serrano_kernel_core::{Matrix, Result};
 
 use crate::ClDevice;
-use serrano_kernel_core::savgol::SavgolParams;
-use serrano_kernel_core::{KernelError, Matrix, Result};
+use crate::device::cl_err;
 
 pub const SOURCE: &str = include_str!("cl/savgol.cl");
 
-pub fn savgol(_dev: &ClDevice, _signals: &Matrix, _p: &SavgolParams) -> Result<Matrix> {
-    Err(KernelError::Unsupported {
-        kernel: "savgol",
-        backend: "opencl",
-    })
+/// Windows up to this many coefficients go to `__constant` memory (16 KiB; OpenCL 1.2 devices
+/// offer at least 64 KiB).
+const MAX_CONST: usize = 4095;
+
+fn to_f32(v: &[f64]) -> Vec<f32> {
+    // OpenCL buffers cannot be empty; kernels never read the placeholder.
+    if v.is_empty() {
+        return vec![0.0];
+    }
+    v.iter().map(|&x| x as f32).collect()
+}
+
+fn input(dev: &ClDevice, data: &[f32]) -> Result<Buffer<f32>> {
+    Buffer::<f32>::builder()
+        .queue(dev.queue().clone())
+        .flags(flags::MEM_READ_ONLY)
+        .len(data.len())
+        .copy_host_slice(data)
+        .build()
+        .map_err(cl_err("savgol buffer"))
+}
+
+#[allow(unsafe_code)]
+pub fn savgol(dev: &ClDevice, signals: &Matrix, p: &SavgolParams) -> Result<Matrix> {
+    p.validate_for(signals)?;
+    let (rows, n) = (signals.rows(), signals.cols());
+    if rows == 0 || n == 0 {
+        return Matrix::new(rows, n, Vec::new());
+    }
+    let c = SavgolCoeffs::new(p)?;
+    let program = dev.program("savgol", SOURCE)?;
+    let x = input(dev, signals.data())?;
+    let y = Buffer::<f32>::builder()
+        .queue(dev.queue().clone())
+        .flags(flags::MEM_WRITE_ONLY)
+        .len(rows * n)
+        .build()
+        .map_err(cl_err("savgol buffer"))?;
+    let center = input(dev, &to_f32(&c.center))?;
+    let left = input(dev, &to_f32(&c.left))?;
+    let right = input(dev, &to_f32(&c.right))?;
+    let name = if c.window <= MAX_CONST {
+        "savgol_const"
+    } else {
+        "savgol_global"
+    };
+    let kernel = Kernel::builder()
+        .program(&program)
+        .name(name)
+        .queue(dev.queue().clone())
+        .global_work_size([n, rows])
+        .arg(&x)
+        .arg(&y)
+        .arg(n as i64)
+        .arg(c.window as i32)
+        .arg(p.mode.code())
+        .arg(&center)
+        .arg(&left)
+        .arg(&right)
+        .build()
+        .map_err(cl_err("savgol kernel"))?;
+    // SAFETY: x and y hold rows * n floats; work-item (i, row) reads row `row` of x at indices in
+    // [0, n) (interior windows lie inside the row, edges go through sg_extend or, for interp,
+    // read x[0 .. w] / x[n - w .. n] with n >= w checked above), the w centre coefficients and
+    // the half x w edge matrices, and writes y[row * n + i].
+    unsafe { kernel.enq() }.map_err(cl_err("savgol launch"))?;
+    let mut out = vec![0.0f32; rows * n];
+    y.read(&mut out).enq().map_err(cl_err("savgol read"))?;
+    Matrix::new(rows, n, out)
 }
