@@ -2,7 +2,8 @@
 //! chunks of long rows. Interior outputs are a straight `f32` dot product with the coefficients,
 //! computed [`BLOCK`] outputs at a time so that the loop over those outputs vectorises; edge
 //! outputs either use the `interp` edge fits or run the same loop over a small copy of the
-//! extended signal.
+//! extended signal. The loops are compiled for AVX-512, AVX2+FMA and the baseline, picked at run
+//! time (`pulp`).
 
 use rayon::prelude::*;
 use serrano_kernel_core::savgol::{EdgeMode, SavgolCoeffs, SavgolParams, extend_index};
@@ -23,6 +24,7 @@ struct Filter {
 }
 
 /// `out[j] = sum_k c[k] x[j + k]`; needs `x.len() >= out.len() + c.len() - 1`.
+#[inline(always)]
 fn correlate(c: &[f32], x: &[f32], out: &mut [f32]) {
     let w = c.len();
     let mut blocks = out.chunks_exact_mut(BLOCK);
@@ -45,6 +47,7 @@ fn correlate(c: &[f32], x: &[f32], out: &mut [f32]) {
 }
 
 /// A dot product with 8 partial sums (vectorises).
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
     let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -64,6 +67,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 impl Filter {
     /// Outputs `start .. start + out.len()` of the signal `x`.
+    #[inline(always)]
     fn range(&self, x: &[f32], out: &mut [f32], start: usize) {
         let n = x.len();
         let end = start + out.len();
@@ -90,6 +94,7 @@ impl Filter {
     }
 
     /// Edge outputs `first .. first + out.len()`.
+    #[inline(always)]
     fn edge(&self, x: &[f32], out: &mut [f32], first: usize) {
         let (n, w, half) = (x.len(), self.w, self.half);
         if self.mode == EdgeMode::Interp {
@@ -114,6 +119,23 @@ impl Filter {
     }
 }
 
+/// Outputs `start ..` of one signal, run through `pulp` so that the loops are compiled for
+/// AVX-512, AVX2+FMA and the baseline (a closure would not be inlined into those versions).
+struct Range<'a> {
+    f: &'a Filter,
+    x: &'a [f32],
+    out: &'a mut [f32],
+    start: usize,
+}
+
+impl pulp::WithSimd for Range<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        self.f.range(self.x, self.out, self.start);
+    }
+}
+
 pub fn savgol(signals: &Matrix, p: &SavgolParams) -> Result<Matrix> {
     p.validate_for(signals)?;
     let (rows, n) = (signals.rows(), signals.cols());
@@ -130,16 +152,25 @@ pub fn savgol(signals: &Matrix, p: &SavgolParams) -> Result<Matrix> {
         left: to_f32(&c.left),
         right: to_f32(&c.right),
     };
+    let arch = pulp::Arch::new();
+    let run = |x: &[f32], out: &mut [f32], start: usize| {
+        arch.dispatch(Range {
+            f: &f,
+            x,
+            out,
+            start,
+        })
+    };
     let mut out = vec![0.0f32; rows * n];
     out.par_chunks_mut(n)
         .zip(signals.data().par_chunks(n))
         .for_each(|(o, x)| {
             if n <= CHUNK {
-                f.range(x, o, 0);
+                run(x, o, 0);
             } else {
                 o.par_chunks_mut(CHUNK)
                     .enumerate()
-                    .for_each(|(ci, oc)| f.range(x, oc, ci * CHUNK));
+                    .for_each(|(ci, oc)| run(x, oc, ci * CHUNK));
             }
         });
     Matrix::new(rows, n, out)
