@@ -10,6 +10,10 @@ use crate::device::cl_err;
 
 pub const SOURCE: &str = include_str!("cl/black_scholes.cl");
 
+/// Work-group size: a multiple of every vendor's SIMD width, and what lets pocl vectorise the
+/// work-group loop (the global size is padded to it; extra work-items return at once).
+const LOCAL: usize = 64;
+
 #[allow(unsafe_code)]
 pub fn black_scholes(dev: &ClDevice, options: &Matrix, p: &BsParams) -> Result<Matrix> {
     let l = validate(options, p)?;
@@ -39,7 +43,8 @@ pub fn black_scholes(dev: &ClDevice, options: &Matrix, p: &BsParams) -> Result<M
         .program(&program)
         .name("bs_rows")
         .queue(dev.queue().clone())
-        .global_work_size(l.rows)
+        .global_work_size(l.rows.div_ceil(LOCAL) * LOCAL)
+        .local_work_size(LOCAL)
         .arg(&x)
         .arg(l.rows as i64)
         .arg(l.in_cols as i32)

@@ -14,6 +14,9 @@ pub const SOURCE: &str = include_str!("cl/savgol.cl");
 /// Windows up to this many coefficients go to `__constant` memory (16 KiB; OpenCL 1.2 devices
 /// offer at least 64 KiB).
 const MAX_CONST: usize = 4095;
+/// Work-group size along a row: a multiple of every vendor's SIMD width, and what lets pocl
+/// vectorise the work-group loop (the global size is padded to it; extra work-items return).
+const LOCAL: usize = 64;
 
 fn to_f32(v: &[f64]) -> Vec<f32> {
     // OpenCL buffers cannot be empty; kernels never read the placeholder.
@@ -61,7 +64,8 @@ pub fn savgol(dev: &ClDevice, signals: &Matrix, p: &SavgolParams) -> Result<Matr
         .program(&program)
         .name(name)
         .queue(dev.queue().clone())
-        .global_work_size([n, rows])
+        .global_work_size([n.div_ceil(LOCAL) * LOCAL, rows])
+        .local_work_size([LOCAL, 1])
         .arg(&x)
         .arg(&y)
         .arg(n as i64)
