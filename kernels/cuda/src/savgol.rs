@@ -90,8 +90,9 @@ impl DeviceFilter {
             // and w <= MAX_CONST of them fit.
             let mut coeffs = unsafe { symbol.transmute_mut::<f32>(w) }
                 .ok_or_else(|| KernelError::Device("SG_COEFFS is smaller than expected".into()))?;
+            // Device to device: ordered on the stream after earlier launches, no host stall.
             stream
-                .memcpy_htod(&to_f32(&self.c.center), &mut coeffs)
+                .memcpy_dtod(&self.center, &mut coeffs)
                 .map_err(dev_err("constant copy"))?;
             let mut b = stream.launch_builder(&func);
             b.arg(x)
