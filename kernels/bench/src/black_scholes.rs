@@ -1,8 +1,134 @@
-//! Benchmarks of black_scholes (placeholder until written).
+//! Black-Scholes throughput: 10M options (1M with `quick`) as `n x 5` rows, prices only (the
+//! baseline's case) and with Greeks, against notes/speeds.md (CPU: numpy/scipy on 2 cores; GPU:
+//! CuPy on an H100). The GPU baseline figure is for data resident on the device in
+//! structure-of-arrays layout, so the GPU figure is measured that way; the API path with its
+//! host-device copies is reported beside it without a baseline.
 
-use crate::{Figure, Mode};
+use std::time::Duration;
+
+use serrano_kernel_core::black_scholes::BsParams;
+use serrano_kernel_core::{KernelBackend, Matrix};
+
+use crate::{Figure, Mode, best_of, random_f32};
+
+const KERNEL: &str = "black_scholes";
+/// numpy/scipy on 2 cores, M options/s.
+const CPU_BASELINE: f64 = 15.8;
+/// CuPy on an H100, G options/s.
+const GPU_BASELINE: f64 = 98.9;
+const GPU_AIM: f64 = 120.0;
+
+/// `n x 5` options `[spot, strike, years, rate, volatility]`, deterministic.
+pub fn options(n: usize) -> Matrix {
+    let cols = [
+        random_f32(n, 1, 10.0, 200.0),
+        random_f32(n, 2, 10.0, 200.0),
+        random_f32(n, 3, 0.1, 3.0),
+        random_f32(n, 4, 0.0, 0.1),
+        random_f32(n, 5, 0.1, 0.6),
+    ];
+    let mut data = Vec::with_capacity(n * 5);
+    for i in 0..n {
+        data.extend(cols.iter().map(|c| c[i]));
+    }
+    Matrix::new(n, 5, data).unwrap_or_else(|_| Matrix::filled(0, 5, 0.0))
+}
+
+fn params(greeks: bool) -> BsParams {
+    BsParams {
+        rate: None,
+        volatility: None,
+        greeks,
+    }
+}
+
+fn per_second(n: usize, t: Duration) -> f64 {
+    n as f64 / t.as_secs_f64().max(1e-12)
+}
 
 /// Figures of black_scholes in `mode`; `quick` shrinks the sizes for a smoke run.
-pub fn run(_mode: Mode, _quick: bool) -> Vec<Figure> {
-    Vec::new()
+pub fn run(mode: Mode, quick: bool) -> Vec<Figure> {
+    let n = if quick { 1_000_000 } else { 10_000_000 };
+    let size = format!("{}M options", n / 1_000_000);
+    let min_time = Duration::from_millis(if quick { 200 } else { 1500 });
+    let mut figures = Vec::new();
+    let backend: Box<dyn KernelBackend> = match mode {
+        Mode::Cpu => Box::new(serrano_kernel_cpu::CpuBackend::new()),
+        Mode::OpenCl => match serrano_kernel_opencl::OpenClBackend::probe() {
+            Ok(b) => Box::new(b),
+            Err(e) => {
+                eprintln!("black_scholes: no OpenCL device: {e}");
+                return figures;
+            }
+        },
+        Mode::Gpu => match serrano_kernel_cuda::CudaBackend::probe() {
+            Ok(b) => {
+                match serrano_kernel_cuda::black_scholes::bench_device(b.gpu(), n) {
+                    Ok(t) => figures.push(Figure {
+                        kernel: KERNEL,
+                        size: size.clone(),
+                        value: per_second(n, t) / 1e9,
+                        unit: "G options/s",
+                        baseline: Some(GPU_BASELINE),
+                        aim_ratio: Some(GPU_AIM / GPU_BASELINE),
+                        note: format!(
+                            "{}, prices, SoA [spot, strike, years] on the device, fixed rate/vol",
+                            b.device()
+                        ),
+                    }),
+                    Err(e) => eprintln!("black_scholes (device-resident): {e}"),
+                }
+                Box::new(b)
+            }
+            Err(e) => {
+                eprintln!("black_scholes: no GPU: {e}");
+                return figures;
+            }
+        },
+    };
+    let data = options(n);
+    for greeks in [false, true] {
+        let p = params(greeks);
+        if let Err(e) = backend.black_scholes(&data, &p) {
+            eprintln!("black_scholes: {e}");
+            continue;
+        }
+        let t = best_of(3, min_time, || {
+            let _ = backend.black_scholes(&data, &p);
+        });
+        let what = if greeks { "prices + Greeks" } else { "prices" };
+        let (value, unit, baseline, aim_ratio, note) = match mode {
+            Mode::Cpu => (
+                per_second(n, t) / 1e6,
+                "M options/s",
+                (!greeks).then_some(CPU_BASELINE),
+                (!greeks).then_some(2.0),
+                format!("{}, {what}", backend.device()),
+            ),
+            Mode::OpenCl => (
+                per_second(n, t) / 1e6,
+                "M options/s",
+                (!greeks).then_some(CPU_BASELINE),
+                None,
+                format!("{}, {what}; baseline is numpy on the CPU", backend.device()),
+            ),
+            Mode::Gpu => (
+                per_second(n, t) / 1e9,
+                "G options/s",
+                None,
+                None,
+                format!("API call, {what}: host-device copies included"),
+            ),
+        };
+        figures.push(Figure {
+            kernel: KERNEL,
+            size: size.clone(),
+            value,
+            unit,
+            baseline,
+            aim_ratio,
+            note,
+        });
+    }
+    figures
 }
