@@ -29,6 +29,11 @@ pub(crate) fn cl_err(what: &str) -> impl Fn(ocl::Error) -> KernelError + '_ {
 impl ClDevice {
     /// The first device of the first platform that has one (GPUs preferred), or why none.
     pub fn probe() -> Result<ClDevice> {
+        // pocl crashes when two threads set up platforms at once: one probe at a time.
+        static PROBING: Mutex<()> = Mutex::new(());
+        let _guard = PROBING
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         // `Platform::list()` panics without an ICD loader/driver; the core call returns an error.
         let ids = ocl::core::get_platform_ids()
             .map_err(|e| KernelError::Device(format!("no OpenCL platform: {e}")))?;

@@ -18,7 +18,9 @@ use serrano_kernels::{Mode, Registry, RegistryOptions};
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -29,7 +31,10 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 fn main() {
     let calls: usize = arg("--calls").and_then(|s| s.parse().ok()).unwrap_or(5000);
     let mode = arg("--mode").unwrap_or_else(|| "auto".into());
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let registry = Registry::detect(RegistryOptions::default());
         registry.warm_up().unwrap();

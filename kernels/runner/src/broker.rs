@@ -36,12 +36,20 @@ impl AmqpResults {
 
 fn argument_name(d: &Delivery) -> Option<String> {
     let h = &d.properties.headers;
-    h.get("argument").or_else(|| h.get("name")).cloned().or_else(|| d.properties.message_id.clone())
+    h.get("argument")
+        .or_else(|| h.get("name"))
+        .cloned()
+        .or_else(|| d.properties.message_id.clone())
 }
 
 #[async_trait]
 impl ResultBroker for AmqpResults {
-    async fn take(&self, queue: &str, count: usize, timeout: Duration) -> Result<Vec<QueueMessage>, String> {
+    async fn take(
+        &self,
+        queue: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Result<Vec<QueueMessage>, String> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut taken: Vec<Delivery> = Vec::with_capacity(count);
         while taken.len() < count {
@@ -72,7 +80,10 @@ impl ResultBroker for AmqpResults {
     }
 
     async fn publish(&self, queue: &str, body: Vec<u8>) -> Result<(), String> {
-        self.broker.declare_queue(queue, QueueOptions::durable()).await.map_err(|e| e.to_string())?;
+        self.broker
+            .declare_queue(queue, QueueOptions::durable())
+            .await
+            .map_err(|e| e.to_string())?;
         self.broker
             .publish("", queue, &body, &MessageProperties::json())
             .await

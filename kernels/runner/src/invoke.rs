@@ -345,7 +345,9 @@ impl Runner {
         let storage = desc.storage();
         let results = desc.results.unwrap_or(storage);
         if results == Storage::File && !self.allow_local_files {
-            return Err(InvokeError::BadRequest("storage file is disabled on this runner".into()));
+            return Err(InvokeError::BadRequest(
+                "storage file is disabled on this runner".into(),
+            ));
         }
         let params = desc.kernel_params();
 
@@ -484,10 +486,9 @@ impl Runner {
                 let s3 = self.s3.as_ref().ok_or_else(|| {
                     InvokeError::NotConfigured("no S3 endpoint is configured".into())
                 })?;
-                let bucket = desc
-                    .bucket_id
-                    .as_deref()
-                    .ok_or_else(|| InvokeError::BadRequest("results to s3 need bucket_id".into()))?;
+                let bucket = desc.bucket_id.as_deref().ok_or_else(|| {
+                    InvokeError::BadRequest("results to s3 need bucket_id".into())
+                })?;
                 let prefix = desc
                     .output
                     .clone()

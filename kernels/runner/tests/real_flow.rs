@@ -50,7 +50,13 @@ fn s3_client(c: &S3Config) -> aws_sdk_s3::Client {
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(&c.endpoint)
         .region(Region::new(c.region.clone()))
-        .credentials_provider(Credentials::new(c.access_key.expose(), c.secret_key.expose(), None, None, "test"))
+        .credentials_provider(Credentials::new(
+            c.access_key.expose(),
+            c.secret_key.expose(),
+            None,
+            None,
+            "test",
+        ))
         .force_path_style(true)
         .build();
     aws_sdk_s3::Client::from_conf(conf)
@@ -58,7 +64,9 @@ fn s3_client(c: &S3Config) -> aws_sdk_s3::Client {
 
 #[tokio::test]
 async fn s3_inputs_to_rabbitmq_and_s3_results() {
-    let Some((s3_config, amqp_url)) = servers() else { return };
+    let Some((s3_config, amqp_url)) = servers() else {
+        return;
+    };
     let s3 = s3_client(&s3_config);
     let bucket = format!("kernels-{}", uuid::Uuid::new_v4().simple());
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
@@ -70,12 +78,24 @@ async fn s3_inputs_to_rabbitmq_and_s3_results() {
         .send()
         .await
         .unwrap();
-    let b = serrano_kernels::Table::F32(serrano_kernels::Matrix::new(1, 5, vec![0.0, 0.0, 1.0, 2.0, 3.0]).unwrap());
+    let b = serrano_kernels::Table::F32(
+        serrano_kernels::Matrix::new(1, 5, vec![0.0, 0.0, 1.0, 2.0, 3.0]).unwrap(),
+    );
     let b_bin = serrano_kernels::formats::encode(&b, serrano_kernels::Format::Binary);
-    s3.put_object().bucket(&bucket).key("b.bin").body(b_bin.into()).send().await.unwrap();
+    s3.put_object()
+        .bucket(&bucket)
+        .key("b.bin")
+        .body(b_bin.into())
+        .send()
+        .await
+        .unwrap();
 
-    let broker: Arc<dyn MessageBroker> =
-        open_message_broker(&AmqpConfig::RabbitMq { url: amqp_url.clone(), connection_name: None }).await.unwrap();
+    let broker: Arc<dyn MessageBroker> = open_message_broker(&AmqpConfig::RabbitMq {
+        url: amqp_url.clone(),
+        connection_name: None,
+    })
+    .await
+    .unwrap();
     let runner = common::runner(
         Some(Arc::new(S3Store::new(&s3_config))),
         Some(Arc::new(AmqpResults::new(broker.clone()))),
@@ -86,14 +106,26 @@ async fn s3_inputs_to_rabbitmq_and_s3_results() {
     // 1. Results to the broker queue the SDK waits on.
     let desc = json!({"uuid": uuid, "storage": "s3", "bucket_id": bucket, "arguments": ["a.csv", "b.bin"],
         "results": "broker", "mode": "cpu", "w": 10});
-    let r = common::client().post(format!("{base}/function/dtw")).json(&desc).send().await.unwrap();
+    let r = common::client()
+        .post(format!("{base}/function/dtw"))
+        .json(&desc)
+        .send()
+        .await
+        .unwrap();
     let status = r.status().as_u16();
     let body: Value = r.json().await.unwrap();
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["outputs"][0]["location"], format!("amqp:kernels_results_{uuid}"));
+    assert_eq!(
+        body["outputs"][0]["location"],
+        format!("amqp:kernels_results_{uuid}")
+    );
     assert!(body["input_total_size_MB"].as_f64().unwrap() > 0.0);
     let queue = format!("kernels_results_{uuid}");
-    let d = broker.get_timeout(&queue, Duration::from_secs(10)).await.unwrap().expect("a result message");
+    let d = broker
+        .get_timeout(&queue, Duration::from_secs(10))
+        .await
+        .unwrap()
+        .expect("a result message");
     let msg: Value = serde_json::from_slice(&d.payload).unwrap();
     d.ack().await.unwrap();
     assert_eq!(msg["uuid"], uuid);
@@ -105,28 +137,57 @@ async fn s3_inputs_to_rabbitmq_and_s3_results() {
     // 2. Results back into the bucket, in the binary format.
     let uuid2 = uuid::Uuid::new_v4().to_string();
     let desc = json!({"uuid": uuid2, "bucket_id": bucket, "arguments": ["a.csv", "b.bin"], "output_format": "bin"});
-    let r = common::client().post(format!("{base}/function/dtw")).json(&desc).send().await.unwrap();
+    let r = common::client()
+        .post(format!("{base}/function/dtw"))
+        .json(&desc)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let key = format!("results_req_{uuid2}/distances.bin");
-    let obj = s3.get_object().bucket(&bucket).key(&key).send().await.unwrap();
+    let obj = s3
+        .get_object()
+        .bucket(&bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
     let bytes = obj.body.collect().await.unwrap().into_bytes();
-    let table = serrano_kernels::formats::decode_sniffed(&bytes).unwrap().into_f32();
+    let table = serrano_kernels::formats::decode_sniffed(&bytes)
+        .unwrap()
+        .into_f32();
     assert_eq!((table.rows(), table.cols()), (2, 1));
     assert!((table.get(0, 0).unwrap() as f64 - want).abs() < 1e-5);
 
     // 3. Inputs from the broker (one message per argument, named by header), bad data:
     // the SDK gets `{uuid, data: null}` on both queues and the HTTP caller a 422.
     let in_queue = format!("kernel-inputs-{}", uuid::Uuid::new_v4().simple());
-    broker.declare_queue(&in_queue, QueueOptions::durable()).await.unwrap();
+    broker
+        .declare_queue(&in_queue, QueueOptions::durable())
+        .await
+        .unwrap();
     let mut props = MessageProperties::json();
     props.headers.insert("argument".into(), "a".into());
-    broker.publish("", &in_queue, b"1,2\n3\n", &props).await.unwrap();
+    broker
+        .publish("", &in_queue, b"1,2\n3\n", &props)
+        .await
+        .unwrap();
     let uuid3 = uuid::Uuid::new_v4().to_string();
-    let desc = json!({"uuid": uuid3, "storage": "broker", "queue_id": in_queue, "arguments": ["a"]});
-    let r = common::client().post(format!("{base}/function/dtw")).json(&desc).send().await.unwrap();
+    let desc =
+        json!({"uuid": uuid3, "storage": "broker", "queue_id": in_queue, "arguments": ["a"]});
+    let r = common::client()
+        .post(format!("{base}/function/dtw"))
+        .json(&desc)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 422);
     for q in [format!("kernels_results_{uuid3}"), uuid3.clone()] {
-        let d = broker.get_timeout(&q, Duration::from_secs(10)).await.unwrap().expect("a failure notice");
+        let d = broker
+            .get_timeout(&q, Duration::from_secs(10))
+            .await
+            .unwrap()
+            .expect("a failure notice");
         let msg: Value = serde_json::from_slice(&d.payload).unwrap();
         d.ack().await.unwrap();
         assert_eq!(msg["uuid"], uuid3);

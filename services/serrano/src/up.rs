@@ -166,7 +166,11 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
         (serrano_eta::SERVICE, &eta, &eta_config.http),
         (serrano_pmds::SERVICE, &pmds, &pmds_config.http),
         (serrano_probe::SERVICE, &probe, &probe_config.http),
-        (serrano_kernel_runner::SERVICE, &kernels, &kernel_config.http),
+        (
+            serrano_kernel_runner::SERVICE,
+            &kernels,
+            &kernel_config.http,
+        ),
     ] {
         let scheme = scheme_of(http)?;
         let address = listener.local_addr()?;
@@ -195,7 +199,9 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
     if kernel_config.s3.is_none() {
         let admin = match storage_config.access_keys.first() {
             Some(key) => key.clone(),
-            None => serrano_storage_gateway::server::admin_credentials(&storage_config.credentials_path())?,
+            None => serrano_storage_gateway::server::admin_credentials(
+                &storage_config.credentials_path(),
+            )?,
         };
         kernel_config.s3 = Some(serrano_kernel_runner::s3::S3Config {
             endpoint: storage_url.clone(),
