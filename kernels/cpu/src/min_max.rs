@@ -65,16 +65,17 @@ pub fn min_max(data: &Matrix, p: &MinMaxParams) -> Result<Matrix> {
         }
         Axis::Rows | Axis::All => {
             // Few long groups: parallel within each.
-            let group = if p.axis == Axis::All { values.len() } else { cols };
+            let group = if p.axis == Axis::All {
+                values.len()
+            } else {
+                cols
+            };
             let mut infinite = false;
             for (o, x) in out.chunks_mut(group).zip(values.chunks(group)) {
-                let (lo, hi, inf) = x
-                    .par_chunks(CHUNK)
-                    .map(extent)
-                    .reduce(
-                        || (f32::INFINITY, f32::NEG_INFINITY, false),
-                        |a, b| (a.0.min(b.0), a.1.max(b.1), a.2 || b.2),
-                    );
+                let (lo, hi, inf) = x.par_chunks(CHUNK).map(extent).reduce(
+                    || (f32::INFINITY, f32::NEG_INFINITY, false),
+                    |a, b| (a.0.min(b.0), a.1.max(b.1), a.2 || b.2),
+                );
                 infinite |= inf;
                 if inf {
                     break;

@@ -160,7 +160,14 @@ fn wavedec(
 }
 
 /// One synthesis level into `out` (its length is the forward input's length).
-fn idwt_level(a: &[f32], d: &[f32], out: &mut [f32], f: &F32Filters, mode: ExtensionMode, s: &mut Scratch) {
+fn idwt_level(
+    a: &[f32],
+    d: &[f32],
+    out: &mut [f32],
+    f: &F32Filters,
+    mode: ExtensionMode,
+    s: &mut Scratch,
+) {
     let flen = f.rec_lo.len();
     let half = flen / 2;
     let len = a.len();

@@ -38,7 +38,11 @@ fn tracks(rng: &mut StdRng, rows: usize, steps: usize, dims: usize, missing: f64
 }
 
 fn assert_close(cpu: &Matrix, reference: &Matrix, what: &str) {
-    assert_eq!((cpu.rows(), cpu.cols()), (reference.rows(), reference.cols()), "{what}");
+    assert_eq!(
+        (cpu.rows(), cpu.cols()),
+        (reference.rows(), reference.cols()),
+        "{what}"
+    );
     for (i, (&a, &b)) in cpu.data().iter().zip(reference.data()).enumerate() {
         if b.is_nan() {
             assert!(a.is_nan(), "{what}: value {i} is {a}, reference NaN");
@@ -62,12 +66,20 @@ fn matches_the_reference_on_random_tracks() {
     ];
     for (model, dims) in models {
         for (rows, steps) in [(1, 1), (1, 2), (5, 40), (33, 17), (2, 300)] {
-            for (dt, q, r, missing) in [(1.0, 1.0, 10.0, 0.0), (0.1, 0.01, 2.0, 0.2), (2.5, 5.0, 0.5, 0.5)] {
+            for (dt, q, r, missing) in [
+                (1.0, 1.0, 10.0, 0.0),
+                (0.1, 0.01, 2.0, 0.2),
+                (2.5, 5.0, 0.5, 0.5),
+            ] {
                 let m = tracks(&mut rng, rows, steps, dims, missing);
                 let p = params(model, dt, q, r);
                 let want = reference::kalman::kalman(&m, &p).unwrap();
                 let got = kalman(&m, &p).unwrap();
-                assert_close(&got, &want, &format!("{model:?} {rows}x{steps} dt={dt} missing={missing}"));
+                assert_close(
+                    &got,
+                    &want,
+                    &format!("{model:?} {rows}x{steps} dt={dt} missing={missing}"),
+                );
             }
         }
     }
@@ -78,31 +90,63 @@ fn many_tracks_go_through_the_parallel_path() {
     let mut rng = StdRng::seed_from_u64(12);
     let m = tracks(&mut rng, 3000, 20, 2, 0.05);
     let p = params(KalmanModel::ConstantVelocity { dims: 2 }, 1.0, 0.5, 4.0);
-    assert_close(&kalman(&m, &p).unwrap(), &reference::kalman::kalman(&m, &p).unwrap(), "3000 tracks");
+    assert_close(
+        &kalman(&m, &p).unwrap(),
+        &reference::kalman::kalman(&m, &p).unwrap(),
+        "3000 tracks",
+    );
 }
 
 #[test]
 fn leading_missing_steps_are_nan_and_late_start_matches() {
     let p = params(KalmanModel::ConstantVelocity { dims: 2 }, 1.0, 0.1, 1.0);
-    let data = vec![f32::NAN, 1.0, 2.0, f32::NAN, 3.0, 4.0, 4.0, 5.0, f32::NAN, f32::NAN, 6.0, 7.0];
+    let data = vec![
+        f32::NAN,
+        1.0,
+        2.0,
+        f32::NAN,
+        3.0,
+        4.0,
+        4.0,
+        5.0,
+        f32::NAN,
+        f32::NAN,
+        6.0,
+        7.0,
+    ];
     let m = Matrix::new(1, 12, data).unwrap();
     let got = kalman(&m, &p).unwrap();
     assert!(got.data()[..8].iter().all(|v| v.is_nan()));
     assert_eq!(&got.data()[8..12], &[3.0, 4.0, 0.0, 0.0]);
-    assert_close(&got, &reference::kalman::kalman(&m, &p).unwrap(), "late start");
+    assert_close(
+        &got,
+        &reference::kalman::kalman(&m, &p).unwrap(),
+        "late start",
+    );
     let all_nan = Matrix::new(2, 2, vec![f32::NAN; 4]).unwrap();
     let p1 = params(KalmanModel::Constant, 1.0, 1.0, 10.0);
-    assert!(kalman(&all_nan, &p1).unwrap().data().iter().all(|v| v.is_nan()));
+    assert!(
+        kalman(&all_nan, &p1)
+            .unwrap()
+            .data()
+            .iter()
+            .all(|v| v.is_nan())
+    );
 }
 
 #[test]
 fn a_clean_line_gives_its_velocity() {
     let p = params(KalmanModel::ConstantVelocity { dims: 2 }, 0.5, 1e-6, 1e-3);
-    let data: Vec<f32> = (0..200).flat_map(|t| [3.0 * t as f32 * 0.5, -1.0 * t as f32 * 0.5]).collect();
+    let data: Vec<f32> = (0..200)
+        .flat_map(|t| [1.5 * t as f32, -0.5 * t as f32])
+        .collect();
     let out = kalman(&Matrix::new(1, 400, data).unwrap(), &p).unwrap();
     let last = &out.data()[199 * 4..200 * 4];
     assert!((last[0] - 298.5).abs() < 1e-2, "{last:?}");
-    assert!((last[2] - 3.0).abs() < 1e-3 && (last[3] + 1.0).abs() < 1e-3, "{last:?}");
+    assert!(
+        (last[2] - 3.0).abs() < 1e-3 && (last[3] + 1.0).abs() < 1e-3,
+        "{last:?}"
+    );
 }
 
 #[test]
@@ -129,10 +173,19 @@ fn bad_arguments_are_errors() {
         params(cv(2), 0.0, 1.0, 1.0),
         params(cv(2), f64::NAN, 1.0, 1.0),
     ] {
-        assert!(matches!(kalman(&m, &p), Err(KernelError::InvalidArgument(_))), "{p:?}");
+        assert!(
+            matches!(kalman(&m, &p), Err(KernelError::InvalidArgument(_))),
+            "{p:?}"
+        );
     }
     let odd = Matrix::new(1, 5, vec![0.0; 5]).unwrap();
-    assert!(matches!(kalman(&odd, &params(cv(2), 1.0, 1.0, 1.0)), Err(KernelError::InvalidInput(_))));
+    assert!(matches!(
+        kalman(&odd, &params(cv(2), 1.0, 1.0, 1.0)),
+        Err(KernelError::InvalidInput(_))
+    ));
     let inf = Matrix::new(1, 2, vec![0.0, f32::INFINITY]).unwrap();
-    assert!(matches!(kalman(&inf, &params(cv(2), 1.0, 1.0, 1.0)), Err(KernelError::InvalidInput(_))));
+    assert!(matches!(
+        kalman(&inf, &params(cv(2), 1.0, 1.0, 1.0)),
+        Err(KernelError::InvalidInput(_))
+    ));
 }

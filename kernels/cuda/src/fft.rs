@@ -199,7 +199,8 @@ impl ResidentFft {
         let stream = gpu.stream();
         let half = n / 2 + 1;
         if let Some(staged) = self.staged.as_mut() {
-            let (rows_ll, cols_ll, used_ll) = (rows as i64, self.cols as i64, self.shape.used as i64);
+            let (rows_ll, cols_ll, used_ll) =
+                (rows as i64, self.cols as i64, self.shape.used as i64);
             match (self.kind, self.inverse) {
                 (FftKind::Real, false) => {
                     let f = gpu.function("fft", SOURCE, "fft_stage_real")?;
