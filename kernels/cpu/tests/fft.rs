@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! CPU FFT against the reference (naive DFT in f64) for every kind, direction and norm on
 //! random rows of many lengths (powers of two and not), numpy's cut / zero-pad, round trips,
-//! the four-step path for long transforms, edge cases and errors.
+//! a long single transform against rustfft in f64, edge cases and errors.
 //! Tolerance: |cpu − ref| ≤ 1e-4 · max(1, max |ref| of the row) (f32 FFT vs f64 DFT); round
 //! trips 1e-5 of the row's largest value.
 
@@ -11,7 +11,7 @@ use rustfft::FftPlanner;
 use rustfft::num_complex::Complex;
 use serrano_kernel_core::fft::{FftKind, FftNorm, FftParams};
 use serrano_kernel_core::{KernelError, Matrix, reference};
-use serrano_kernel_cpu::fft::{fft, four_step};
+use serrano_kernel_cpu::fft::fft;
 
 fn params(kind: FftKind, inverse: bool, norm: FftNorm, n: Option<usize>) -> FftParams {
     FftParams {
@@ -145,31 +145,8 @@ fn to_complex(m: &[f32]) -> Vec<Complex<f32>> {
 }
 
 #[test]
-fn four_step_matches_the_dft() {
-    let mut rng = StdRng::seed_from_u64(4);
-    for (n1, n2, inverse) in [(64, 64, false), (96, 80, true), (128, 64, false)] {
-        let m = random(&mut rng, 1, 2 * n1 * n2);
-        let mut data = to_complex(m.data());
-        four_step(&mut data, n1, n2, inverse).unwrap();
-        let flat: Vec<f32> = data.iter().flat_map(|c| [c.re, c.im]).collect();
-        let got = Matrix::new(1, flat.len(), flat).unwrap();
-        // Unscaled both ways, as four_step is.
-        let norm = if inverse {
-            FftNorm::Forward
-        } else {
-            FftNorm::Backward
-        };
-        let p = params(FftKind::Complex, inverse, norm, None);
-        let want = reference::fft::fft(&m, &p).unwrap();
-        assert_close(&got, &want, 1e-4, &format!("four-step {n1}x{n2}"));
-    }
-    let mut short = vec![Complex::new(0.0f32, 0.0); 10];
-    assert!(four_step(&mut short, 4, 4, false).is_err());
-}
-
-#[test]
-fn a_long_transform_takes_the_four_step_path() {
-    // One row of 2^18 points (four steps) against rustfft in f64.
+fn a_long_single_transform_matches_f64() {
+    // One row of 2^18 points (the one-row-at-a-time path) against rustfft in f64.
     let n = 1 << 18;
     let mut rng = StdRng::seed_from_u64(5);
     let m = random(&mut rng, 1, 2 * n);
