@@ -106,17 +106,31 @@ fn scale_slice(x: &[f32], out: &mut [f32], g: &GroupScale) {
     }
 }
 
-/// `(min, max, any infinite)` of the non-NaN values (`f32::min`/`max` skip NaN).
+/// `(min, max, any infinite)` of the non-NaN values, in 16 independent lanes so that the
+/// compiler vectorises it (a comparison with NaN is false, so NaN never replaces a bound).
 fn extent(x: &[f32]) -> (f32, f32, bool) {
-    let mut lo = f32::INFINITY;
-    let mut hi = f32::NEG_INFINITY;
-    let mut infinite = false;
-    for &v in x {
-        lo = lo.min(v);
-        hi = hi.max(v);
-        infinite |= v.abs() == f32::INFINITY;
+    const LANES: usize = 16;
+    let mut lo = [f32::INFINITY; LANES];
+    let mut hi = [f32::NEG_INFINITY; LANES];
+    let mut infinite = [false; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for i in 0..LANES {
+            let v = chunk[i];
+            lo[i] = if v < lo[i] { v } else { lo[i] };
+            hi[i] = if v > hi[i] { v } else { hi[i] };
+            infinite[i] |= v.abs() == f32::INFINITY;
+        }
     }
-    (lo, hi, infinite)
+    for (i, &v) in tail.iter().enumerate() {
+        lo[i] = if v < lo[i] { v } else { lo[i] };
+        hi[i] = if v > hi[i] { v } else { hi[i] };
+        infinite[i] |= v.abs() == f32::INFINITY;
+    }
+    let lo = lo.iter().fold(f32::INFINITY, |a, &b| a.min(b));
+    let hi = hi.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    (lo, hi, infinite.iter().any(|&b| b))
 }
 
 /// Per-column running extent.

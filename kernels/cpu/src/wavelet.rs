@@ -102,27 +102,42 @@ fn dwt_level(
     let base = shift - (flen as i64 - 1);
     let phase_len = len + half - 1;
     even.clear();
+    even.resize(phase_len, 0.0);
     odd.clear();
+    odd.resize(phase_len, 0.0);
+    // Pairs (2i + base, 2i + 1 + base) inside the signal: i in [lo, hi). Those deinterleave in
+    // one vectorisable pass; the few outside go through the extension.
     let n = x.len() as i64;
-    for i in 0..phase_len as i64 {
-        let (ie, io) = (2 * i + base, 2 * i + 1 + base);
-        if ie >= 0 && io < n {
-            even.push(x[ie as usize]);
-            odd.push(x[io as usize]);
-        } else {
-            even.push(extended(x, ie, mode));
-            odd.push(extended(x, io, mode));
+    let lo = ((-base).max(0) as usize).div_ceil(2).min(phase_len);
+    let hi = (((n - base).max(0) / 2) as usize).clamp(lo, phase_len);
+    if hi > lo {
+        let start = (2 * lo as i64 + base) as usize;
+        let pairs = x[start..start + 2 * (hi - lo)].chunks_exact(2);
+        for ((e, o), pair) in even[lo..hi].iter_mut().zip(&mut odd[lo..hi]).zip(pairs) {
+            *e = pair[0];
+            *o = pair[1];
         }
     }
-    a.fill(0.0);
-    d.fill(0.0);
-    for k in 0..half {
-        let (le, lo) = (f.dec_lo[flen - 1 - 2 * k], f.dec_lo[flen - 2 - 2 * k]);
-        let (he, ho) = (f.dec_hi[flen - 1 - 2 * k], f.dec_hi[flen - 2 - 2 * k]);
-        let (ev, ov) = (&even[k..k + len], &odd[k..k + len]);
-        for (((ai, di), &e), &o) in a.iter_mut().zip(d.iter_mut()).zip(ev).zip(ov) {
-            *ai += le * e + lo * o;
-            *di += he * e + ho * o;
+    for i in (0..lo).chain(hi..phase_len) {
+        let ie = 2 * i as i64 + base;
+        even[i] = extended(x, ie, mode);
+        odd[i] = extended(x, ie + 1, mode);
+    }
+    // Blocks of outputs that stay in L1 while every tap adds into them.
+    const BLOCK: usize = 512;
+    for o0 in (0..len).step_by(BLOCK) {
+        let o1 = (o0 + BLOCK).min(len);
+        let (ab, db) = (&mut a[o0..o1], &mut d[o0..o1]);
+        ab.fill(0.0);
+        db.fill(0.0);
+        for k in 0..half {
+            let (le, lo) = (f.dec_lo[flen - 1 - 2 * k], f.dec_lo[flen - 2 - 2 * k]);
+            let (he, ho) = (f.dec_hi[flen - 1 - 2 * k], f.dec_hi[flen - 2 - 2 * k]);
+            let (ev, ov) = (&even[o0 + k..o1 + k], &odd[o0 + k..o1 + k]);
+            for (((ai, di), &e), &o) in ab.iter_mut().zip(db.iter_mut()).zip(ev).zip(ov) {
+                *ai += le * e + lo * o;
+                *di += he * e + ho * o;
+            }
         }
     }
 }

@@ -25,6 +25,9 @@ pub fn fft(gpu: &Gpu, signals: &Matrix, p: &FftParams) -> Result<Matrix> {
     if signals.rows() == 0 || shape.out_cols == 0 {
         return Matrix::new(signals.rows(), shape.out_cols, Vec::new());
     }
+    if shape.n == 1 {
+        return length_one(signals, p, &shape);
+    }
     let stream = gpu.stream();
     let mut input = stream
         .clone_htod(signals.data())
@@ -34,6 +37,23 @@ pub fn fft(gpu: &Gpu, signals: &Matrix, p: &FftParams) -> Result<Matrix> {
     let out = stream
         .clone_dtoh(plan.output())
         .map_err(KernelError::device)?;
+    Matrix::new(signals.rows(), shape.out_cols, out)
+}
+
+/// One-point transforms are the (scaled) first value; cuFFT does not plan them everywhere.
+fn length_one(signals: &Matrix, p: &FftParams, shape: &FftShape) -> Result<Matrix> {
+    let scale = shape.scale as f32;
+    let mut out = Vec::with_capacity(signals.rows() * shape.out_cols);
+    for r in 0..signals.rows() {
+        let row = signals.row(r);
+        let first = |i: usize| if shape.used > 0 { row[i] } else { 0.0 };
+        match (p.kind, p.inverse) {
+            (FftKind::Real, false) => out.extend([first(0) * scale, 0.0]),
+            // irfft: the imaginary part of DC is ignored.
+            (FftKind::Real, true) => out.push(first(0) * scale),
+            (FftKind::Complex, _) => out.extend([first(0) * scale, first(1) * scale]),
+        }
+    }
     Matrix::new(signals.rows(), shape.out_cols, out)
 }
 
@@ -123,8 +143,15 @@ impl std::fmt::Debug for ResidentFft {
 }
 
 impl ResidentFft {
+    /// Plans the transform of `p` on rows of `cols` values; the transform length must be at
+    /// least 2 ([`fft`] handles one-point transforms on the host).
     pub fn new(gpu: &Gpu, rows: usize, cols: usize, p: &FftParams) -> Result<Self> {
         let shape = p.shape(cols)?;
+        if shape.n == 1 {
+            return Err(KernelError::arg(
+                "one-point transforms are not planned on the GPU",
+            ));
+        }
         if !cufft_available() {
             return Err(KernelError::Device(
                 "cuFFT (libcufft) is not installed".into(),
