@@ -17,3 +17,24 @@ pub fn kmeans(
         backend: "cuda",
     })
 }
+
+pub struct GpuStep;
+impl GpuStep {
+    pub fn new(_gpu: &std::sync::Arc<Gpu>, _d: &Matrix) -> Result<Self> {
+        Err(KernelError::device("todo"))
+    }
+}
+impl serrano_kernel_core::kmeans::LloydStep for GpuStep {
+    fn dist2_to(&mut self, _c: &[f32]) -> Result<Vec<f64>> {
+        todo!()
+    }
+    fn assign(&mut self, _c: &Matrix) -> Result<serrano_kernel_core::kmeans::Assignment> {
+        todo!()
+    }
+    fn labels(&mut self) -> Result<Vec<u32>> {
+        todo!()
+    }
+    fn min_dist2(&mut self) -> Result<Vec<f64>> {
+        todo!()
+    }
+}
