@@ -100,55 +100,86 @@ impl AssignChunk<'_> {
     /// Nearest centroid of every row (ties → lower index), into `labels`.
     #[inline(always)]
     fn run<const MR: usize, const NR: usize>(&self, labels: &mut [u32]) {
+        // Sub-blocks of SB rows: every panel visits the sub-block (panel-outer, like the kNN
+        // scan, which keeps the accumulators in registers); scores go to a buffer whose rows
+        // are then reduced 16 lanes at a time.
+        const SB: usize = 128;
         let d = self.d;
-        let n = self.rows.len() / d;
-        let full = n - n % MR;
-        let mut pad = vec![0f32; if full < n { MR * d } else { 0 }];
-        if full < n {
-            pad[..(n - full) * d].copy_from_slice(&self.rows[full * d..]);
-        }
-        for t in (0..n).step_by(MR) {
-            let tile: &[f32] = if t < full {
-                &self.rows[t * d..(t + MR) * d]
-            } else {
-                &pad
-            };
-            let tile_rows: [&[f32]; MR] = std::array::from_fn(|i| &tile[i * d..(i + 1) * d]);
-            let mut best = [[f32::INFINITY; NR]; MR];
-            let mut best_j = [[0u32; NR]; MR];
+        let kpad = self.add.len();
+        let mut scores = vec![0f32; SB * kpad];
+        for (rows, labels) in self.rows.chunks(SB * d).zip(labels.chunks_mut(SB)) {
+            let n = rows.len() / d;
+            let full = n - n % MR;
+            let mut pad = vec![0f32; if full < n { MR * d } else { 0 }];
+            if full < n {
+                pad[..(n - full) * d].copy_from_slice(&rows[full * d..]);
+            }
             for (pi, (panel, add)) in self
                 .panels
                 .chunks_exact(d * NR)
                 .zip(self.add.chunks_exact(NR))
                 .enumerate()
             {
-                let acc = micro::<MR, NR, false>(tile_rows, panel);
-                let base = (pi * NR) as u32;
-                for i in 0..MR {
-                    for j in 0..NR {
-                        let s = acc[i][j] + add[j];
-                        let better = s < best[i][j];
-                        best[i][j] = if better { s } else { best[i][j] };
-                        best_j[i][j] = if better {
-                            base + j as u32
-                        } else {
-                            best_j[i][j]
-                        };
-                    }
+                for t in (0..n).step_by(MR) {
+                    let tile: &[f32] = if t < full {
+                        &rows[t * d..(t + MR) * d]
+                    } else {
+                        &pad
+                    };
+                    let tile_rows: [&[f32]; MR] =
+                        std::array::from_fn(|i| &tile[i * d..(i + 1) * d]);
+                    let acc = micro::<MR, NR, false>(tile_rows, panel);
+                    store::<MR, NR>(acc, add, &mut scores, t * kpad + pi * NR, kpad);
                 }
             }
-            for (i, label) in labels.iter_mut().skip(t).take(MR).enumerate() {
-                let (mut v, mut l) = (best[i][0], best_j[i][0]);
-                for j in 1..NR {
-                    let (bv, bl) = (best[i][j], best_j[i][j]);
-                    if bv < v || (bv == v && bl < l) {
-                        (v, l) = (bv, bl);
-                    }
-                }
-                *label = l;
+            for (i, label) in labels.iter_mut().enumerate() {
+                *label = argmin16(&scores[i * kpad..(i + 1) * kpad]);
             }
         }
     }
+}
+
+/// Writes a tile's scores (`acc + add`) at `at`, rows `kpad` apart.
+#[inline(always)]
+fn store<const MR: usize, const NR: usize>(
+    acc: [[f32; NR]; MR],
+    add: &[f32],
+    scores: &mut [f32],
+    at: usize,
+    kpad: usize,
+) {
+    let Ok(add) = <&[f32; NR]>::try_from(add) else {
+        return;
+    };
+    for (i, row) in acc.iter().enumerate() {
+        let Some(dst) = scores.get_mut(at + i * kpad..at + i * kpad + NR) else {
+            return;
+        };
+        for j in 0..NR {
+            dst[j] = row[j] + add[j];
+        }
+    }
+}
+
+/// The index of the smallest value (ties → lower index); `row.len()` is a multiple of 16.
+#[inline(always)]
+fn argmin16(row: &[f32]) -> u32 {
+    let mut bv = [f32::INFINITY; 16];
+    let mut bi = [0u32; 16];
+    for (c, chunk) in row.chunks_exact(16).enumerate() {
+        for l in 0..16 {
+            let better = chunk[l] < bv[l];
+            bv[l] = if better { chunk[l] } else { bv[l] };
+            bi[l] = if better { (c * 16 + l) as u32 } else { bi[l] };
+        }
+    }
+    let (mut v, mut i) = (bv[0], bi[0]);
+    for l in 1..16 {
+        if bv[l] < v || (bv[l] == v && bi[l] < i) {
+            (v, i) = (bv[l], bi[l]);
+        }
+    }
+    i
 }
 
 /// [`AssignChunk::run`] compiled per SIMD level by `pulp`.
