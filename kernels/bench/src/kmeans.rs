@@ -22,9 +22,9 @@ struct Case {
 }
 
 fn size(n: usize) -> String {
-    let n = if n >= 1_000_000 && n % 1_000_000 == 0 {
+    let n = if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
         format!("{}M", n / 1_000_000)
-    } else if n % 1000 == 0 {
+    } else if n.is_multiple_of(1000) {
         format!("{}k", n / 1000)
     } else {
         n.to_string()
