@@ -37,6 +37,18 @@ pub struct GpuStep<'a> {
     data: CudaSlice<f32>,
     labels: CudaSlice<u32>,
     dist2: CudaSlice<f32>,
+    /// Score block and partial sums, kept across iterations (sized for the last `k`).
+    scratch: Option<Scratch>,
+}
+
+struct Scratch {
+    k: usize,
+    raw: CudaSlice<f32>,
+    psum: CudaSlice<f64>,
+    pcount: CudaSlice<u32>,
+    pinertia: CudaSlice<f64>,
+    sums: CudaSlice<f64>,
+    counts: CudaSlice<u64>,
 }
 
 impl<'a> GpuStep<'a> {
@@ -78,6 +90,7 @@ impl<'a> GpuStep<'a> {
             data: dev_data,
             labels,
             dist2,
+            scratch: None,
         })
     }
 
@@ -140,9 +153,43 @@ impl LloydStep for GpuStep<'_> {
             .map_err(dev_err("upload"))?;
         let kpad = k.next_multiple_of(4);
         let rows_per = (SCORE_BUDGET / kpad).clamp(1, n);
-        let mut raw = stream
-            .alloc_zeros::<f32>(rows_per * kpad)
-            .map_err(dev_err("alloc"))?;
+        let max_chunks = (PARTIAL_BUDGET / (k * d)).max(1);
+        let chunk = n.div_ceil(max_chunks).max(1024).min(n);
+        let chunks = n.div_ceil(chunk);
+        if self.scratch.as_ref().is_none_or(|s| s.k != k) {
+            self.scratch = None;
+            self.scratch = Some(Scratch {
+                k,
+                raw: stream
+                    .alloc_zeros::<f32>(rows_per * kpad)
+                    .map_err(dev_err("alloc"))?,
+                psum: stream
+                    .alloc_zeros::<f64>(chunks * k * d)
+                    .map_err(dev_err("alloc"))?,
+                pcount: stream
+                    .alloc_zeros::<u32>(chunks * k)
+                    .map_err(dev_err("alloc"))?,
+                pinertia: stream
+                    .alloc_zeros::<f64>(chunks)
+                    .map_err(dev_err("alloc"))?,
+                sums: stream
+                    .alloc_zeros::<f64>(k * d + 1)
+                    .map_err(dev_err("alloc"))?,
+                counts: stream.alloc_zeros::<u64>(k).map_err(dev_err("alloc"))?,
+            });
+        }
+        let Some(Scratch {
+            raw,
+            psum,
+            pcount,
+            pinertia,
+            sums,
+            counts,
+            ..
+        }) = self.scratch.as_mut()
+        else {
+            return Err(KernelError::device("k-means scratch buffers missing"));
+        };
         let argmin = self.gpu.function("kmeans", SOURCE, "kmeans_argmin")?;
         let (k_i, d_i, kpad_i) = (k as i32, d as i32, kpad as i32);
         for start in (0..n).step_by(rows_per) {
@@ -166,11 +213,11 @@ impl LloydStep for GpuStep<'_> {
             // SAFETY: A holds k x d values (lda = d), B rows x d (ldb = d), C rows_per x kpad
             // >= (rows - 1) * kpad + k values.
             #[allow(unsafe_code)]
-            unsafe { self.blas.gemm(cfg, &dev_shifted, &x, &mut raw) }
+            unsafe { self.blas.gemm(cfg, &dev_shifted, &x, raw) }
                 .map_err(|e| KernelError::Device(format!("cuBLAS sgemm: {e}")))?;
             let base = start as i64;
             let mut lb = stream.launch_builder(&argmin);
-            lb.arg(&raw)
+            lb.arg(&*raw)
                 .arg(&dev_add)
                 .arg(&self.data)
                 .arg(&dev_cent)
@@ -186,18 +233,6 @@ impl LloydStep for GpuStep<'_> {
             #[allow(unsafe_code)]
             unsafe { lb.launch(Self::warps(rows)) }.map_err(dev_err("kmeans_argmin"))?;
         }
-        let max_chunks = (PARTIAL_BUDGET / (k * d)).max(1);
-        let chunk = n.div_ceil(max_chunks).max(1024).min(n);
-        let chunks = n.div_ceil(chunk);
-        let mut psum = stream
-            .alloc_zeros::<f64>(chunks * k * d)
-            .map_err(dev_err("alloc"))?;
-        let mut pcount = stream
-            .alloc_zeros::<u32>(chunks * k)
-            .map_err(dev_err("alloc"))?;
-        let mut pinertia = stream
-            .alloc_zeros::<f64>(chunks)
-            .map_err(dev_err("alloc"))?;
         let partial = self.gpu.function("kmeans", SOURCE, "kmeans_partial")?;
         let (n_i, chunk_i, chunks_i) = (n as i32, chunk as i32, chunks as i32);
         let mut lb = stream.launch_builder(&partial);
@@ -208,9 +243,9 @@ impl LloydStep for GpuStep<'_> {
             .arg(&d_i)
             .arg(&k_i)
             .arg(&chunk_i)
-            .arg(&mut psum)
-            .arg(&mut pcount)
-            .arg(&mut pinertia);
+            .arg(&mut *psum)
+            .arg(&mut *pcount)
+            .arg(&mut *pinertia);
         // SAFETY: block c < chunks writes only its own k x d sums, k counts and one inertia;
         // points read are below n, labels checked against k.
         #[allow(unsafe_code)]
@@ -222,20 +257,16 @@ impl LloydStep for GpuStep<'_> {
             })
         }
         .map_err(dev_err("kmeans_partial"))?;
-        let mut sums = stream
-            .alloc_zeros::<f64>(k * d + 1)
-            .map_err(dev_err("alloc"))?;
-        let mut counts = stream.alloc_zeros::<u64>(k).map_err(dev_err("alloc"))?;
         let reduce = self.gpu.function("kmeans", SOURCE, "kmeans_reduce")?;
         let mut lb = stream.launch_builder(&reduce);
-        lb.arg(&psum)
-            .arg(&pcount)
-            .arg(&pinertia)
+        lb.arg(&*psum)
+            .arg(&*pcount)
+            .arg(&*pinertia)
             .arg(&chunks_i)
             .arg(&k_i)
             .arg(&d_i)
-            .arg(&mut sums)
-            .arg(&mut counts);
+            .arg(&mut *sums)
+            .arg(&mut *counts);
         // SAFETY: thread x writes sums[x] (x < k*d), counts[x] (x < k) and sums[k*d] (x == 0).
         #[allow(unsafe_code)]
         unsafe {
@@ -246,8 +277,8 @@ impl LloydStep for GpuStep<'_> {
             })
         }
         .map_err(dev_err("kmeans_reduce"))?;
-        let mut sums = stream.clone_dtoh(&sums).map_err(dev_err("download"))?;
-        let counts = stream.clone_dtoh(&counts).map_err(dev_err("download"))?;
+        let mut sums = stream.clone_dtoh(&*sums).map_err(dev_err("download"))?;
+        let counts = stream.clone_dtoh(&*counts).map_err(dev_err("download"))?;
         let inertia = sums.pop().unwrap_or(0.0);
         Ok(Assignment {
             sums,

@@ -111,12 +111,23 @@ impl<'a> GpuKnnIndex<'a> {
 
     /// The `k` nearest points of every query.
     pub fn search(&self, queries: &Matrix, k: usize) -> Result<KnnOutput> {
-        let p = KnnParams {
-            k,
-            metric: self.metric,
-        };
-        validate(self.points, queries, &p)?;
         let (n, d, nq) = (self.points.rows(), self.points.cols(), queries.rows());
+        // The points were checked when the index was built; check the rest as `validate` does.
+        if queries.cols() != d {
+            return Err(KernelError::input(format!(
+                "queries have {} columns but points have {d}",
+                queries.cols()
+            )));
+        }
+        if k == 0 {
+            return Err(KernelError::arg("k must be at least 1"));
+        }
+        if k > n {
+            return Err(KernelError::arg(format!(
+                "Expected n_neighbors <= n_samples, but n_samples = {n}, n_neighbors = {k}"
+            )));
+        }
+        queries.require_finite("queries")?;
         if nq == 0 {
             return Ok(KnnOutput::empty(k));
         }
@@ -255,21 +266,63 @@ impl<'a> GpuKnnIndex<'a> {
             let ids = stream
                 .clone_dtoh(&best_i.slice(0..qc * kc))
                 .map_err(dev_err("download"))?;
-            for r in 0..qc {
-                let row = q0 + r;
-                finish_query(
-                    self.metric,
-                    self.points,
-                    queries.row(row),
-                    &ids[r * kc..(r + 1) * kc],
-                    &mut indices[row * k..(row + 1) * k],
-                    &mut distances[row * k..(row + 1) * k],
-                )?;
-            }
+            self.finish(
+                queries,
+                q0,
+                &ids,
+                kc,
+                &mut indices[q0 * k..(q0 + qc) * k],
+                &mut distances[q0 * k..(q0 + qc) * k],
+            )?;
         }
         Ok(KnnOutput {
             indices: Matrix::new(nq, k, indices)?,
             distances: Matrix::new(nq, k, distances)?,
+        })
+    }
+}
+
+impl GpuKnnIndex<'_> {
+    /// Exact re-ranking of a chunk's candidates on the host, on all cores.
+    fn finish(
+        &self,
+        queries: &Matrix,
+        q0: usize,
+        ids: &[u32],
+        kc: usize,
+        indices: &mut [u32],
+        distances: &mut [f32],
+    ) -> Result<()> {
+        let k = indices.len() / (ids.len() / kc).max(1);
+        let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+        let per = (ids.len() / kc).div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = indices
+                .chunks_mut(per * k)
+                .zip(distances.chunks_mut(per * k))
+                .enumerate()
+                .map(|(c, (idx, dist))| {
+                    scope.spawn(move || -> Result<()> {
+                        for (r, (i, d)) in idx.chunks_mut(k).zip(dist.chunks_mut(k)).enumerate() {
+                            let row = c * per + r;
+                            finish_query(
+                                self.metric,
+                                self.points,
+                                queries.row(q0 + row),
+                                &ids[row * kc..(row + 1) * kc],
+                                i,
+                                d,
+                            )?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join()
+                    .map_err(|_| KernelError::device("re-ranking thread panicked"))??;
+            }
+            Ok(())
         })
     }
 }

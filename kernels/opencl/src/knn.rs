@@ -22,6 +22,8 @@ const SCORE_BUDGET: usize = 1 << 24;
 const MAX_QUERY_CHUNK: usize = 4096;
 /// Work-group size of `knn_select` (`SEL_WG` in the source).
 const SEL_WG: usize = 64;
+/// Tile edge of `knn_scores` (`TILE` in the source).
+const TILE: usize = 16;
 
 fn buffer<T: ocl::OclPrm>(dev: &ClDevice, data: &[T]) -> Result<Buffer<T>> {
     let fill;
@@ -109,7 +111,8 @@ pub fn knn(dev: &ClDevice, points: &Matrix, queries: &Matrix, p: &KnnParams) -> 
             .program(&program)
             .name("knn_scores")
             .queue(queue.clone())
-            .global_work_size([block, qc])
+            .global_work_size([block.next_multiple_of(TILE), qc.next_multiple_of(TILE)])
+            .local_work_size([TILE, TILE])
             .arg(&points_buf)
             .arg(&queries_buf)
             .arg(&inv_pn)
@@ -154,14 +157,14 @@ pub fn knn(dev: &ClDevice, points: &Matrix, queries: &Matrix, p: &KnnParams) -> 
             select_kernel
                 .set_arg(3, start as u32)
                 .map_err(cl_err("knn_select args"))?;
-            // SAFETY: every buffer argument is sized for the global range: points n x d,
+            // SAFETY: every buffer argument is sized for the rows the kernels touch: points n x d,
             // queries qc x d, scores qc x block (valid <= block), lists qc x kc; the kernels
-            // bound-check p < valid and q < qc.
+            // bound-check p < valid, q < qc and features < d (the range is rounded to tiles).
             #[allow(unsafe_code)]
             unsafe {
                 score_kernel
                     .cmd()
-                    .global_work_size([valid, qc])
+                    .global_work_size([valid.next_multiple_of(TILE), qc.next_multiple_of(TILE)])
                     .enq()
                     .map_err(cl_err("knn_scores"))?;
                 select_kernel.enq().map_err(cl_err("knn_select"))?;

@@ -7,36 +7,54 @@
 //   metric 1: -dot(q, p) / (|q| |p|)  (inverse norms precomputed; 0 for zero vectors)
 //   metric 2: L1
 
-__kernel void knn_scores(__global const float* points,   // n x d
-                         __global const float* queries,  // qc x d (this chunk)
-                         __global const float* inv_pn,   // n (metric 1)
-                         __global const float* inv_qn,   // qc (metric 1)
-                         __global float* scores,         // qc x b
-                         const int d,
-                         const int b,                    // scores row stride
-                         const int valid,                // points in this block
-                         const int qc,
-                         const uint base,                // first point of the block
-                         const int metric)
+#define TILE 16
+
+// A 16 x 16 tile of (points, queries) per work-group, features staged through local memory.
+// The global size is rounded up to whole tiles; out-of-range rows load zeros and store nothing.
+__kernel __attribute__((reqd_work_group_size(TILE, TILE, 1)))
+void knn_scores(__global const float* points,   // n x d
+                __global const float* queries,  // qc x d (this chunk)
+                __global const float* inv_pn,   // n (metric 1)
+                __global const float* inv_qn,   // qc (metric 1)
+                __global float* scores,         // qc x b
+                const int d,
+                const int b,                    // scores row stride
+                const int valid,                // points in this block
+                const int qc,
+                const uint base,                // first point of the block
+                const int metric)
 {
-    const int p = get_global_id(0);
-    const int q = get_global_id(1);
-    if (p >= valid || q >= qc) return;
-    const long prow = ((long)base + p) * (long)d;
-    const long qrow = (long)q * (long)d;
+    __local float ps[TILE][TILE + 1];
+    __local float qs[TILE][TILE + 1];
+    const int tx = get_local_id(0);
+    const int ty = get_local_id(1);
+    const int p = get_group_id(0) * TILE + tx;
+    const int q = get_group_id(1) * TILE + ty;
+    const int prow = get_group_id(0) * TILE + ty;
+    const int qrow = get_group_id(1) * TILE + ty;
     float acc = 0.0f;
-    if (metric == 0) {
-        for (int t = 0; t < d; ++t) {
-            const float diff = points[prow + t] - queries[qrow + t];
-            acc = fma(diff, diff, acc);
+    for (int t0 = 0; t0 < d; t0 += TILE) {
+        ps[ty][tx] = (prow < valid && t0 + tx < d)
+            ? points[((long)base + prow) * (long)d + t0 + tx] : 0.0f;
+        qs[ty][tx] = (qrow < qc && t0 + tx < d) ? queries[(long)qrow * (long)d + t0 + tx] : 0.0f;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        const int lim = min(TILE, d - t0);
+        if (metric == 0) {
+            for (int t = 0; t < lim; ++t) {
+                const float diff = ps[tx][t] - qs[ty][t];
+                acc = fma(diff, diff, acc);
+            }
+        } else if (metric == 1) {
+            for (int t = 0; t < lim; ++t) acc = fma(ps[tx][t], qs[ty][t], acc);
+        } else {
+            for (int t = 0; t < lim; ++t) acc += fabs(ps[tx][t] - qs[ty][t]);
         }
-    } else if (metric == 1) {
-        for (int t = 0; t < d; ++t) acc = fma(points[prow + t], queries[qrow + t], acc);
-        acc = -acc * inv_pn[base + p] * inv_qn[q];
-    } else {
-        for (int t = 0; t < d; ++t) acc += fabs(points[prow + t] - queries[qrow + t]);
+        barrier(CLK_LOCAL_MEM_FENCE);
     }
-    scores[(long)q * (long)b + p] = acc;
+    if (p < valid && q < qc) {
+        if (metric == 1) acc = -acc * inv_pn[base + p] * inv_qn[q];
+        scores[(long)q * (long)b + p] = acc;
+    }
 }
 
 #define SEL_WG 64
