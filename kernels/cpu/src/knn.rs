@@ -25,6 +25,8 @@ use serrano_kernel_core::{Matrix, Result};
 const NB: usize = 256;
 /// Points used to estimate the centring mean.
 const MEAN_SAMPLE: usize = 4096;
+/// Candidate entries (queries x kc) per query chunk: bounds the memory of the task lists.
+const QUERY_CHUNK_VALUES: usize = 1 << 17;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -69,12 +71,28 @@ impl State {
         ) else {
             return f32::NEG_INFINITY;
         };
-        let mut pos = kc - 1;
-        while pos > 0 && (score < sc[pos - 1] || (score == sc[pos - 1] && id < ids[pos - 1])) {
-            sc[pos] = sc[pos - 1];
-            ids[pos] = ids[pos - 1];
-            pos -= 1;
-        }
+        let before = |i: usize| sc[i] < score || (sc[i] == score && ids[i] < id);
+        let pos = if kc <= 32 {
+            // Short lists: a linear scan from the end predicts well.
+            let mut pos = kc - 1;
+            while pos > 0 && !before(pos - 1) {
+                pos -= 1;
+            }
+            pos
+        } else {
+            let (mut lo, mut hi) = (0, kc - 1);
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if before(mid) {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            lo
+        };
+        sc.copy_within(pos..kc - 1, pos + 1);
+        ids.copy_within(pos..kc - 1, pos + 1);
         sc[pos] = score;
         ids[pos] = id;
         sc[kc - 1]
@@ -392,28 +410,35 @@ pub fn knn(points: &Matrix, queries: &Matrix, p: &KnnParams) -> Result<KnnOutput
         Metric::Cosine => Kind::Cosine,
         Metric::Manhattan => Kind::L1,
     };
-    // Wide panels pay off once there are enough queries to fill them.
-    let state = if nq >= 48 {
-        search::<4, 64>(points, queries, kind, kc)
-    } else {
-        search::<8, 16>(points, queries, kind, kc)
-    };
     let mut indices = vec![0u32; nq * k];
     let mut distances = vec![0f32; nq * k];
-    indices
-        .par_chunks_mut(k)
-        .zip(distances.par_chunks_mut(k))
-        .enumerate()
-        .try_for_each(|(r, (idx, dist))| {
-            finish_query(
-                p.metric,
-                points,
-                queries.row(r),
-                &state.candidates(r),
-                idx,
-                dist,
-            )
-        })?;
+    let d = queries.cols();
+    // Chunks of queries bound the per-task candidate lists (tasks x chunk x kc entries).
+    let chunk_rows = (QUERY_CHUNK_VALUES / kc).clamp(64, nq.max(64));
+    for q0 in (0..nq).step_by(chunk_rows) {
+        let qc = (nq - q0).min(chunk_rows);
+        let chunk = Matrix::new(qc, d, queries.data()[q0 * d..(q0 + qc) * d].to_vec())?;
+        // Wide panels pay off once there are enough queries to fill them.
+        let state = if qc >= 48 {
+            search::<4, 64>(points, &chunk, kind, kc)
+        } else {
+            search::<8, 16>(points, &chunk, kind, kc)
+        };
+        indices[q0 * k..(q0 + qc) * k]
+            .par_chunks_mut(k)
+            .zip(distances[q0 * k..(q0 + qc) * k].par_chunks_mut(k))
+            .enumerate()
+            .try_for_each(|(r, (idx, dist))| {
+                finish_query(
+                    p.metric,
+                    points,
+                    chunk.row(r),
+                    &state.candidates(r),
+                    idx,
+                    dist,
+                )
+            })?;
+    }
     Ok(KnnOutput {
         indices: Matrix::new(nq, k, indices)?,
         distances: Matrix::new(nq, k, distances)?,

@@ -217,3 +217,30 @@ fn dtw_metric_uses_the_cpu_dtw() {
         }
     }
 }
+
+#[test]
+fn ties_go_to_the_lower_centroid() {
+    // Point 0.0 is equidistant from both centroids; duplicated centroids tie everywhere.
+    let data = Matrix::new(5, 1, vec![0.0f32, 2.0, -2.0, 0.0, 3.0]).unwrap();
+    let init = Matrix::new(2, 1, vec![-1.0f32, 1.0]).unwrap();
+    let p = KMeansParams {
+        max_iter: 1,
+        ..params(2)
+    };
+    let got = kmeans(&data, Some(&init), &p).unwrap();
+    let want = reference::kmeans(&data, Some(&init), &p).unwrap();
+    assert_matches(&got, &want, "equidistant point");
+    // Copies of centroid 0 at 16 and 32 share a SIMD lane with it (both panel widths).
+    for k in [20, 40] {
+        let data = blobs(600, 4, k, 17);
+        let mut init = random(k, 4, 18, -10.0, 10.0);
+        let first: Vec<f32> = init.row(0).to_vec();
+        for j in (16..k).step_by(16) {
+            init.data_mut()[j * 4..(j + 1) * 4].copy_from_slice(&first);
+        }
+        let p = KMeansParams { k, ..p.clone() };
+        let got = kmeans(&data, Some(&init), &p).unwrap();
+        let want = reference::kmeans(&data, Some(&init), &p).unwrap();
+        assert_matches(&got, &want, &format!("duplicated centroid, k={k}"));
+    }
+}

@@ -72,6 +72,8 @@ fn random_shapes_match_reference() {
         (700, 128, 70, 10),
         (300, 33, 3, 300),
         (257, 64, 130, 20),
+        // k = 1000: several query chunks (the candidate lists are bounded per chunk).
+        (2000, 2, 300, 1000),
     ];
     for (s, &(n, d, q, k)) in shapes.iter().enumerate() {
         let points = random(n, d, 10 + s as u64, -1.0, 1.0);

@@ -138,3 +138,36 @@ fn errors_and_dtw() {
         Err(KernelError::Unsupported { .. })
     ));
 }
+
+#[test]
+fn ties_go_to_the_lower_centroid() {
+    let Some((b, _turn)) = backend() else { return };
+    // Copies of centroid 0 at 16 and 32; an exactly equidistant point. Small integers keep
+    // every product and sum exact whatever order the device adds in, so ties are exact.
+    for k in [20, 40] {
+        let mut data = blobs(600, 4, k, 17);
+        data.data_mut().iter_mut().for_each(|v| *v = v.round());
+        let mut init = random(k, 4, 18, -10.0, 10.0);
+        init.data_mut().iter_mut().for_each(|v| *v = v.round());
+        let first: Vec<f32> = init.row(0).to_vec();
+        for j in (16..k).step_by(16) {
+            init.data_mut()[j * 4..(j + 1) * 4].copy_from_slice(&first);
+        }
+        let p = KMeansParams {
+            max_iter: 1,
+            ..params(k, Init::Random)
+        };
+        let got = kmeans(b.cl(), &data, Some(&init), &p).unwrap();
+        let want = reference::kmeans(&data, Some(&init), &p).unwrap();
+        assert_matches(&got, &want, &format!("duplicated centroid, k={k}"));
+    }
+    let data = Matrix::new(5, 1, vec![0.0f32, 2.0, -2.0, 0.0, 3.0]).unwrap();
+    let init = Matrix::new(2, 1, vec![-1.0f32, 1.0]).unwrap();
+    let p = KMeansParams {
+        max_iter: 1,
+        ..params(2, Init::Random)
+    };
+    let got = kmeans(b.cl(), &data, Some(&init), &p).unwrap();
+    let want = reference::kmeans(&data, Some(&init), &p).unwrap();
+    assert_matches(&got, &want, "equidistant point");
+}
