@@ -85,13 +85,13 @@ fn cases(mode: Mode, quick: bool) -> Vec<Case> {
         Mode::Gpu => vec![
             Case {
                 n: 1_000_000,
-                iters: 50,
+                iters: 100,
                 baseline: Some(258.0),
                 aim: Some(1.55),
             },
             Case {
                 n: 200_000,
-                iters: 50,
+                iters: 100,
                 baseline: None,
                 aim: None,
             },

@@ -402,7 +402,12 @@ pub fn lloyd<S: LloydStep + ?Sized>(
         (None, Init::KMeansPlusPlus) => kmeans_plus_plus(data, k, p.seed, step)?,
         (None, Init::Random) => random_init(data, k, p.seed)?,
     };
-    let tol_abs = p.tol * mean_variance(data);
+    // The variance pass costs as much as a cheap iteration: skip it when tol is 0.
+    let tol_abs = if p.tol > 0.0 {
+        p.tol * mean_variance(data)
+    } else {
+        0.0
+    };
     let mut iterations = 0;
     let mut settled: Option<Assignment> = None;
     while iterations < p.max_iter {
