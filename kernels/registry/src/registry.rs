@@ -517,7 +517,7 @@ fn run(
     })
 }
 
-/// The most common label among each query's neighbours (ties: the smallest label).
+/// Majority-vote predictions from the neighbours (the vote itself is the core's).
 fn majority_vote(indices: &Matrix<u32>, labels: &Table, n_points: usize) -> Result<Matrix<u32>> {
     let labels = labels.to_f32();
     if labels.len() != n_points {
@@ -526,40 +526,7 @@ fn majority_vote(indices: &Matrix<u32>, labels: &Table, n_points: usize) -> Resu
             labels.len()
         )));
     }
-    let as_int: Vec<u32> = labels
-        .data()
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| {
-            if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v < 16_777_216.0 {
-                Ok(v as u32)
-            } else {
-                Err(KernelError::input(format!(
-                    "label {i} ({v}) is not a non-negative integer"
-                )))
-            }
-        })
-        .collect::<Result<_>>()?;
-    let mut out = Vec::with_capacity(indices.rows());
-    let mut counts: Vec<(u32, u32)> = Vec::new();
-    for q in 0..indices.rows() {
-        counts.clear();
-        for &i in indices.row(q) {
-            let label = *as_int
-                .get(i as usize)
-                .ok_or_else(|| KernelError::Device(format!("neighbour index {i} out of range")))?;
-            match counts.iter_mut().find(|(l, _)| *l == label) {
-                Some((_, c)) => *c += 1,
-                None => counts.push((label, 1)),
-            }
-        }
-        let best = counts
-            .iter()
-            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
-            .map_or(0, |(l, _)| *l);
-        out.push(best);
-    }
-    Matrix::new(indices.rows(), 1, out)
+    serrano_kernel_core::knn::majority_vote(indices, labels.data())
 }
 
 #[cfg(test)]
