@@ -29,6 +29,9 @@ pub mod wavelet;
 
 pub mod reference;
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
 pub use backend::KernelBackend;
 pub use error::KernelError;
 pub use kernel::KernelName;

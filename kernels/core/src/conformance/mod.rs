@@ -1,0 +1,182 @@
+//! The one conformance suite every implementation family passes (like the datastore and bus
+//! contract suites): each kernel module here has checks that take a `&dyn KernelBackend`, run it
+//! on random inputs of several shapes and on the edge cases, and compare with
+//! [`crate::reference`] at the tolerances stated next to each check, times the backend's `tol`
+//! factor (1 for the CPU; accelerators may use 2 for their different rounding).
+//!
+//! A backend crate runs it with [`conformance_tests!`] in one test file:
+//! `serrano_kernel_core::conformance_tests!(|| Some(Box::new(CpuBackend::new())), 1.0);`
+//! The closure returns `None` (after printing why) when the device is absent: the tests then
+//! pass as skipped. Enabled by the `conformance` feature (dev-dependency only).
+
+use crate::{KernelBackend, KernelName, Matrix};
+
+pub mod black_scholes;
+pub mod dtw;
+pub mod fft;
+pub mod kalman;
+pub mod kmeans;
+pub mod knn;
+pub mod min_max;
+pub mod savgol;
+pub mod wavelet;
+
+/// Deterministic SplitMix64 numbers, so that a failure reproduces from its seed.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed ^ 0x5DEE_CE66_D1CE_4E5B)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `[lo, hi)`.
+    pub fn f32(&mut self, lo: f32, hi: f32) -> f32 {
+        lo + (hi - lo) * ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32)
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+    pub fn matrix(&mut self, rows: usize, cols: usize, lo: f32, hi: f32) -> Matrix {
+        let data = (0..rows * cols).map(|_| self.f32(lo, hi)).collect();
+        Matrix::new(rows, cols, data).unwrap_or_else(|_| unreachable!("shape matches"))
+    }
+}
+
+/// Panics unless `got` and `want` have the same shape and every value is within
+/// `abs + rel * |want|` (NaN matches NaN; infinities must be equal).
+#[track_caller]
+pub fn assert_close(what: &str, got: &Matrix, want: &Matrix, abs: f32, rel: f32) {
+    assert_eq!(
+        (got.rows(), got.cols()),
+        (want.rows(), want.cols()),
+        "{what}: shape {}x{} vs {}x{}",
+        got.rows(),
+        got.cols(),
+        want.rows(),
+        want.cols()
+    );
+    for (i, (g, w)) in got.data().iter().zip(want.data()).enumerate() {
+        let ok = if w.is_nan() {
+            g.is_nan()
+        } else if w.is_infinite() {
+            g == w
+        } else {
+            (g - w).abs() <= abs + rel * w.abs()
+        };
+        assert!(
+            ok,
+            "{what}: value {i} (row {}, col {}) is {g}, want {w}",
+            i / got.cols().max(1),
+            i % got.cols().max(1)
+        );
+    }
+}
+
+/// One named check of the suite.
+pub struct Check {
+    pub kernel: KernelName,
+    pub name: &'static str,
+    pub run: fn(&dyn KernelBackend, f32),
+}
+
+/// Every check of the suite, for `conformance_tests!` and for ad-hoc runs.
+pub fn all_checks() -> Vec<Check> {
+    let mut all = Vec::new();
+    all.extend(knn::checks());
+    all.extend(kmeans::checks());
+    all.extend(dtw::checks());
+    all.extend(savgol::checks());
+    all.extend(black_scholes::checks());
+    all.extend(kalman::checks());
+    all.extend(fft::checks());
+    all.extend(wavelet::checks());
+    all.extend(min_max::checks());
+    all
+}
+
+/// Runs every check of `kernel` that `backend` supports; returns how many ran.
+pub fn run_kernel(backend: &dyn KernelBackend, kernel: KernelName, tol: f32) -> usize {
+    if !backend.supports(kernel) {
+        return 0;
+    }
+    let mut ran = 0;
+    for check in all_checks().into_iter().filter(|c| c.kernel == kernel) {
+        (check.run)(backend, tol);
+        ran += 1;
+    }
+    ran
+}
+
+/// One `#[test]` per kernel running its checks against the backend the closure makes (once per
+/// test binary; calls are serialised because some runtimes, e.g. pocl, dislike concurrent use).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr, $tol:expr) => {
+        fn __conformance_backend() -> Option<&'static (dyn $crate::KernelBackend + 'static)> {
+            static BACKEND: std::sync::OnceLock<Option<Box<dyn $crate::KernelBackend>>> =
+                std::sync::OnceLock::new();
+            let make: fn() -> Option<Box<dyn $crate::KernelBackend>> = $make;
+            BACKEND.get_or_init(make).as_deref()
+        }
+        fn __conformance_run(kernel: $crate::KernelName) {
+            static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+            let _guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+            match __conformance_backend() {
+                Some(b) => {
+                    let ran = $crate::conformance::run_kernel(b, kernel, $tol);
+                    eprintln!(
+                        "{}: {} checks of {} passed on {}",
+                        kernel,
+                        ran,
+                        kernel,
+                        b.device()
+                    );
+                }
+                None => eprintln!("SKIPPED {kernel}: no device"),
+            }
+        }
+        #[test]
+        fn conformance_knn() {
+            __conformance_run($crate::KernelName::Knn)
+        }
+        #[test]
+        fn conformance_kmeans() {
+            __conformance_run($crate::KernelName::KMeans)
+        }
+        #[test]
+        fn conformance_dtw() {
+            __conformance_run($crate::KernelName::Dtw)
+        }
+        #[test]
+        fn conformance_savgol() {
+            __conformance_run($crate::KernelName::SavitzkyGolay)
+        }
+        #[test]
+        fn conformance_black_scholes() {
+            __conformance_run($crate::KernelName::BlackScholes)
+        }
+        #[test]
+        fn conformance_kalman() {
+            __conformance_run($crate::KernelName::Kalman)
+        }
+        #[test]
+        fn conformance_fft() {
+            __conformance_run($crate::KernelName::Fft)
+        }
+        #[test]
+        fn conformance_wavelet() {
+            __conformance_run($crate::KernelName::Wavelet)
+        }
+        #[test]
+        fn conformance_min_max() {
+            __conformance_run($crate::KernelName::MinMax)
+        }
+    };
+}
