@@ -247,6 +247,19 @@ impl Registry {
         Ok(())
     }
 
+    /// Builds (or finds cached) the modules `kernel` needs on the implementation `mode` picks for
+    /// inputs of `input_bytes`: the "load model libs" step of an invocation (near 0 when warm).
+    pub fn prepare(&self, kernel: &str, mode: Mode, input_bytes: usize) -> Result<()> {
+        let Some(name) = KernelName::parse(kernel) else {
+            return Ok(());
+        };
+        match self.backend_for(name, mode, input_bytes) {
+            Ok(b) => b.warm_up(name),
+            // `exec` reports the error with its context.
+            Err(_) => Ok(()),
+        }
+    }
+
     fn backend_for(
         &self,
         kernel: KernelName,

@@ -442,6 +442,16 @@ impl Runner {
             inputs.iter().map(|i| i.table.byte_len()).sum::<usize>() as f64 / 1e6
         };
 
+        // Load: the accelerator module of this kernel (compiled once per process, then cached).
+        let t = Instant::now();
+        let bytes: usize = inputs.iter().map(|i| i.table.byte_len()).sum();
+        let registry = self.registry.clone();
+        let kernel_name = name.as_str();
+        tokio::task::spawn_blocking(move || registry.prepare(kernel_name, mode, bytes))
+            .await
+            .map_err(|e| InvokeError::Backend(format!("kernel task failed: {e}")))??;
+        metrics.load_model_libs_ms = ms(t);
+
         // Run (compute-bound: off the async workers).
         let registry = self.registry.clone();
         let execution: Execution = tokio::task::spawn_blocking(move || {
