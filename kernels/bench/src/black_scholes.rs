@@ -9,7 +9,7 @@ use std::time::Duration;
 use serrano_kernel_core::black_scholes::BsParams;
 use serrano_kernel_core::{KernelBackend, Matrix};
 
-use crate::{Figure, Mode, best_of, random_f32};
+use crate::{Figure, Mode, cuda_backend, host_backend, per_second, random_f32, time_call};
 
 const KERNEL: &str = "black_scholes";
 /// numpy/scipy on 2 cores, M options/s.
@@ -34,69 +34,50 @@ pub fn options(n: usize) -> Matrix {
     Matrix::new(n, 5, data).unwrap_or_else(|_| Matrix::filled(0, 5, 0.0))
 }
 
-fn params(greeks: bool) -> BsParams {
-    BsParams {
-        rate: None,
-        volatility: None,
-        greeks,
-    }
-}
-
-fn per_second(n: usize, t: Duration) -> f64 {
-    n as f64 / t.as_secs_f64().max(1e-12)
-}
-
 /// Figures of black_scholes in `mode`; `quick` shrinks the sizes for a smoke run.
 pub fn run(mode: Mode, quick: bool) -> Vec<Figure> {
     let n = if quick { 1_000_000 } else { 10_000_000 };
     let size = format!("{}M options", n / 1_000_000);
     let min_time = Duration::from_millis(if quick { 200 } else { 1500 });
     let mut figures = Vec::new();
-    let backend: Box<dyn KernelBackend> = match mode {
-        Mode::Cpu => Box::new(serrano_kernel_cpu::CpuBackend::new()),
-        Mode::OpenCl => match serrano_kernel_opencl::OpenClBackend::probe() {
-            Ok(b) => Box::new(b),
-            Err(e) => {
-                eprintln!("black_scholes: no OpenCL device: {e}");
-                return figures;
-            }
-        },
-        Mode::Gpu => match serrano_kernel_cuda::CudaBackend::probe() {
-            Ok(b) => {
-                match serrano_kernel_cuda::black_scholes::bench_device(b.gpu(), n) {
-                    Ok(t) => figures.push(Figure {
-                        kernel: KERNEL,
-                        size: size.clone(),
-                        value: per_second(n, t) / 1e9,
-                        unit: "G options/s",
-                        baseline: Some(GPU_BASELINE),
-                        aim_ratio: Some(GPU_AIM / GPU_BASELINE),
-                        note: format!(
-                            "{}, prices, SoA [spot, strike, years] on the device, fixed rate/vol",
-                            b.device()
-                        ),
-                    }),
-                    Err(e) => eprintln!("black_scholes (device-resident): {e}"),
-                }
-                Box::new(b)
-            }
-            Err(e) => {
-                eprintln!("black_scholes: no GPU: {e}");
-                return figures;
-            }
-        },
+    let backend: Box<dyn KernelBackend> = if mode == Mode::Gpu {
+        let Some(b) = cuda_backend(KERNEL) else {
+            return figures;
+        };
+        match serrano_kernel_cuda::black_scholes::bench_device(b.gpu(), n) {
+            Ok(t) => figures.push(Figure {
+                kernel: KERNEL,
+                size: size.clone(),
+                value: per_second(n, t) / 1e9,
+                unit: "G options/s",
+                baseline: Some(GPU_BASELINE),
+                aim_ratio: Some(GPU_AIM / GPU_BASELINE),
+                note: format!(
+                    "{}, prices, SoA [spot, strike, years] on the device, fixed rate/vol",
+                    b.device()
+                ),
+            }),
+            Err(e) => eprintln!("{KERNEL} (device-resident): {e}"),
+        }
+        Box::new(b)
+    } else {
+        match host_backend(KERNEL, mode) {
+            Some(b) => b,
+            None => return figures,
+        }
     };
     let data = options(n);
     for greeks in [false, true] {
-        let p = params(greeks);
-        if let Err(e) = backend.black_scholes(&data, &p) {
-            eprintln!("black_scholes: {e}");
-            continue;
-        }
-        let t = best_of(3, min_time, || {
-            let _ = backend.black_scholes(&data, &p);
-        });
+        let p = BsParams {
+            greeks,
+            ..BsParams::default()
+        };
         let what = if greeks { "prices + Greeks" } else { "prices" };
+        let Some(t) = time_call(&format!("{KERNEL} {what}"), min_time, || {
+            backend.black_scholes(&data, &p)
+        }) else {
+            continue;
+        };
         let (value, unit, baseline, aim_ratio, note) = match mode {
             Mode::Cpu => (
                 per_second(n, t) / 1e6,

@@ -130,3 +130,52 @@ pub fn main_for(mode: Mode) {
         }
     }
 }
+
+// ---- savgol, black_scholes (helper r3): the scaffold of a figure ----
+
+/// `items` per second over `t`.
+pub fn per_second(items: usize, t: Duration) -> f64 {
+    items as f64 / t.as_secs_f64().max(1e-12)
+}
+
+/// The backend of a host-driven mode: the CPU one, or the OpenCL one (`None`, after printing
+/// why, where no OpenCL device is present); `None` for [`Mode::Gpu`] (see [`cuda_backend`]).
+pub fn host_backend(
+    kernel: &str,
+    mode: Mode,
+) -> Option<Box<dyn serrano_kernel_core::KernelBackend>> {
+    match mode {
+        Mode::Cpu => Some(Box::new(serrano_kernel_cpu::CpuBackend::new())),
+        Mode::OpenCl => match serrano_kernel_opencl::OpenClBackend::probe() {
+            Ok(b) => Some(Box::new(b)),
+            Err(e) => {
+                eprintln!("{kernel}: no OpenCL device: {e}");
+                None
+            }
+        },
+        Mode::Gpu => None,
+    }
+}
+
+/// The CUDA backend, or `None` after printing why there is none.
+pub fn cuda_backend(kernel: &str) -> Option<serrano_kernel_cuda::CudaBackend> {
+    serrano_kernel_cuda::CudaBackend::probe()
+        .inspect_err(|e| eprintln!("{kernel}: no GPU: {e}"))
+        .ok()
+}
+
+/// The best time of `call` (see [`best_of`], at least 3 runs) after one call that must succeed;
+/// `None`, after printing `what` and the error, when it fails.
+pub fn time_call<T>(
+    what: &str,
+    min_time: Duration,
+    mut call: impl FnMut() -> serrano_kernel_core::Result<T>,
+) -> Option<Duration> {
+    if let Err(e) = call() {
+        eprintln!("{what}: {e}");
+        return None;
+    }
+    Some(best_of(3, min_time, || {
+        let _ = call();
+    }))
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serrano_kernel_core::savgol::{EdgeMode, SavgolParams};
 use serrano_kernel_core::{KernelBackend, Matrix};
 
-use crate::{Figure, Mode, best_of, random_f32};
+use crate::{Figure, Mode, cuda_backend, host_backend, per_second, random_f32, time_call};
 
 const KERNEL: &str = "savgol";
 /// scipy.signal.savgol_filter on 2 cores, M samples/s, by window.
@@ -27,10 +27,6 @@ fn params(window: usize) -> SavgolParams {
     }
 }
 
-fn per_second(samples: usize, t: Duration) -> f64 {
-    samples as f64 / t.as_secs_f64().max(1e-12)
-}
-
 /// Figures of savgol in `mode`; `quick` shrinks the sizes for a smoke run.
 pub fn run(mode: Mode, quick: bool) -> Vec<Figure> {
     let n = if quick { 1 << 20 } else { 16 << 20 };
@@ -39,83 +35,32 @@ pub fn run(mode: Mode, quick: bool) -> Vec<Figure> {
     let signal = match Matrix::new(1, n, random_f32(n, 31, -1.0, 1.0)) {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("savgol: {e}");
+            eprintln!("{KERNEL}: {e}");
             return Vec::new();
         }
     };
     let mut figures = Vec::new();
-    match mode {
-        Mode::Cpu | Mode::OpenCl => {
-            let backend: Box<dyn KernelBackend> = if mode == Mode::Cpu {
-                Box::new(serrano_kernel_cpu::CpuBackend::new())
-            } else {
-                match serrano_kernel_opencl::OpenClBackend::probe() {
-                    Ok(b) => Box::new(b),
-                    Err(e) => {
-                        eprintln!("savgol: no OpenCL device: {e}");
-                        return figures;
-                    }
-                }
-            };
-            for (w, baseline) in CPU_BASELINE {
-                let p = params(w);
-                if let Err(e) = backend.savgol(&signal, &p) {
-                    eprintln!("savgol w={w}: {e}");
-                    continue;
-                }
-                let t = best_of(3, min_time, || {
-                    let _ = backend.savgol(&signal, &p);
-                });
-                let (aim_ratio, note) = if mode == Mode::Cpu {
-                    (Some(2.0), backend.device())
-                } else {
-                    (
-                        None,
-                        format!("{}; baseline is scipy on the CPU", backend.device()),
-                    )
-                };
-                figures.push(Figure {
+    if mode == Mode::Gpu {
+        let Some(backend) = cuda_backend(KERNEL) else {
+            return figures;
+        };
+        for (w, _) in CPU_BASELINE {
+            let p = params(w);
+            match serrano_kernel_cuda::savgol::bench_device(backend.gpu(), 1, n, &p) {
+                Ok(t) => figures.push(Figure {
                     kernel: KERNEL,
                     size: size(w),
-                    value: per_second(n, t) / 1e6,
-                    unit: "M samples/s",
-                    baseline: Some(baseline),
-                    aim_ratio,
-                    note,
-                });
+                    value: per_second(n, t) / 1e9,
+                    unit: "G samples/s",
+                    baseline: (w == 31).then_some(GPU_BASELINE_W31),
+                    aim_ratio: (w == 31).then_some(GPU_AIM / GPU_BASELINE_W31),
+                    note: format!("{}, data on the device", backend.device()),
+                }),
+                Err(e) => eprintln!("{KERNEL} w={w} (device-resident): {e}"),
             }
         }
-        Mode::Gpu => {
-            let backend = match serrano_kernel_cuda::CudaBackend::probe() {
-                Ok(b) => b,
-                Err(e) => {
-                    eprintln!("savgol: no GPU: {e}");
-                    return figures;
-                }
-            };
-            for (w, _) in CPU_BASELINE {
-                let p = params(w);
-                match serrano_kernel_cuda::savgol::bench_device(backend.gpu(), 1, n, &p) {
-                    Ok(t) => figures.push(Figure {
-                        kernel: KERNEL,
-                        size: size(w),
-                        value: per_second(n, t) / 1e9,
-                        unit: "G samples/s",
-                        baseline: (w == 31).then_some(GPU_BASELINE_W31),
-                        aim_ratio: (w == 31).then_some(GPU_AIM / GPU_BASELINE_W31),
-                        note: format!("{}, data on the device", backend.device()),
-                    }),
-                    Err(e) => eprintln!("savgol w={w} (device-resident): {e}"),
-                }
-            }
-            let p = params(31);
-            if let Err(e) = backend.savgol(&signal, &p) {
-                eprintln!("savgol w=31: {e}");
-                return figures;
-            }
-            let t = best_of(3, min_time, || {
-                let _ = backend.savgol(&signal, &p);
-            });
+        let p = params(31);
+        if let Some(t) = time_call("savgol w=31", min_time, || backend.savgol(&signal, &p)) {
             figures.push(Figure {
                 kernel: KERNEL,
                 size: size(31),
@@ -126,6 +71,34 @@ pub fn run(mode: Mode, quick: bool) -> Vec<Figure> {
                 note: "API call: host-device copies included".into(),
             });
         }
+        return figures;
+    }
+    let Some(backend) = host_backend(KERNEL, mode) else {
+        return figures;
+    };
+    for (w, baseline) in CPU_BASELINE {
+        let p = params(w);
+        let what = format!("{KERNEL} w={w}");
+        let Some(t) = time_call(&what, min_time, || backend.savgol(&signal, &p)) else {
+            continue;
+        };
+        let (aim_ratio, note) = if mode == Mode::Cpu {
+            (Some(2.0), backend.device())
+        } else {
+            (
+                None,
+                format!("{}; baseline is scipy on the CPU", backend.device()),
+            )
+        };
+        figures.push(Figure {
+            kernel: KERNEL,
+            size: size(w),
+            value: per_second(n, t) / 1e6,
+            unit: "M samples/s",
+            baseline: Some(baseline),
+            aim_ratio,
+            note,
+        });
     }
     figures
 }

@@ -29,7 +29,8 @@
 
 use crate::{KernelError, Matrix, Params, Result};
 
-#[derive(Debug, Clone, PartialEq)]
+/// The default is what 5-column inputs need: no rate or volatility parameter, prices only.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct BsParams {
     /// Risk-free rate for 3-column inputs.
     pub rate: Option<f32>,
@@ -91,6 +92,15 @@ impl BsLayout {
             GREEK_COLUMNS.len()
         } else {
             PRICE_COLUMNS.len()
+        }
+    }
+
+    /// `(fixed, rate, volatility)` as the GPU kernels take them: `fixed` is 1 with the parameters
+    /// of a 3-column input, 0 (rate and volatility unused) when they are columns.
+    pub fn kernel_args(&self) -> (i32, f32, f32) {
+        match self.fixed {
+            Some((r, v)) => (1, r, v),
+            None => (0, 0.0, 0.0),
         }
     }
 

@@ -213,6 +213,26 @@ impl SavgolCoeffs {
     }
 }
 
+/// What every implementation does first: checks `p` against `signals` and computes the
+/// coefficients; `None` when there is nothing to filter (no rows or no samples), where the output
+/// is the empty matrix of the input's shape.
+pub fn plan(signals: &Matrix, p: &SavgolParams) -> Result<Option<SavgolCoeffs>> {
+    p.validate_for(signals)?;
+    if signals.rows() == 0 || signals.cols() == 0 {
+        return Ok(None);
+    }
+    SavgolCoeffs::new(p).map(Some)
+}
+
+/// Coefficients rounded to `f32` for a kernel. Device buffers cannot be empty, so an empty list
+/// (the edge fits of modes other than `interp`) gives one 0, which no kernel reads.
+pub fn coeffs_f32(v: &[f64]) -> Vec<f32> {
+    if v.is_empty() {
+        return vec![0.0];
+    }
+    v.iter().map(|&x| x as f32).collect()
+}
+
 /// The centred `window`-point least-squares fit of degree `polyorder`: an orthonormal basis `q`
 /// (`(polyorder + 1) x window`) of the span of the Legendre polynomials on the points, and the
 /// triangular `r` with `basis = r^T q`, so that the weights of the fitted polynomial's value (or

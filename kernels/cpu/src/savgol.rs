@@ -6,7 +6,7 @@
 //! time (`pulp`).
 
 use rayon::prelude::*;
-use serrano_kernel_core::savgol::{EdgeMode, SavgolCoeffs, SavgolParams, extend_index};
+use serrano_kernel_core::savgol::{EdgeMode, SavgolParams, coeffs_f32, extend_index, plan};
 use serrano_kernel_core::{Matrix, Result};
 
 /// Outputs accumulated together (their accumulators stay in registers).
@@ -137,20 +137,17 @@ impl pulp::WithSimd for Range<'_> {
 }
 
 pub fn savgol(signals: &Matrix, p: &SavgolParams) -> Result<Matrix> {
-    p.validate_for(signals)?;
     let (rows, n) = (signals.rows(), signals.cols());
-    if rows == 0 || n == 0 {
+    let Some(c) = plan(signals, p)? else {
         return Matrix::new(rows, n, Vec::new());
-    }
-    let c = SavgolCoeffs::new(p)?;
-    let to_f32 = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+    };
     let f = Filter {
         w: c.window,
         half: c.half,
         mode: p.mode,
-        center: to_f32(&c.center),
-        left: to_f32(&c.left),
-        right: to_f32(&c.right),
+        center: coeffs_f32(&c.center),
+        left: coeffs_f32(&c.left),
+        right: coeffs_f32(&c.right),
     };
     let arch = pulp::Arch::new();
     let run = |x: &[f32], out: &mut [f32], start: usize| {

@@ -3,7 +3,7 @@
 //! option with strided loads (row-major matrices) or, for data already on the device in
 //! structure-of-arrays layout, four options per thread with 16-byte loads ([`bench_device`]).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 use serrano_kernel_core::black_scholes::{BsParams, validate};
@@ -47,10 +47,7 @@ pub fn black_scholes(gpu: &Gpu, options: &Matrix, p: &BsParams) -> Result<Matrix
         .alloc_zeros::<f32>(l.rows * oc)
         .map_err(dev_err("alloc"))?;
     let (n, in_row, in_col) = (l.rows as i64, l.in_cols as i64, 1i64);
-    let (fixed, rate, vol) = match l.fixed {
-        Some((r, v)) => (1i32, r, v),
-        None => (0i32, 0.0f32, 0.0f32),
-    };
+    let (fixed, rate, vol) = l.kernel_args();
     let (out_row, out_col, greeks) = (oc as i64, 1i64, i32::from(l.greeks));
     let mut b = stream.launch_builder(&func);
     b.arg(&x)
@@ -105,7 +102,7 @@ pub fn bench_device(gpu: &Gpu, n: usize) -> Result<Duration> {
     let mut call = stream.alloc_zeros::<f32>(n).map_err(dev_err("alloc"))?;
     let mut put = stream.alloc_zeros::<f32>(n).map_err(dev_err("alloc"))?;
     let (n4_i, rate, vol) = (n4 as i64, 0.03f32, 0.25f32);
-    let mut run = || -> Result<()> {
+    let run = || -> Result<()> {
         let mut b = stream.launch_builder(&func);
         b.arg(&s)
             .arg(&k)
@@ -120,17 +117,5 @@ pub fn bench_device(gpu: &Gpu, n: usize) -> Result<Duration> {
         unsafe { b.launch(grid(n4)) }.map_err(dev_err("launch"))?;
         Ok(())
     };
-    run()?;
-    stream.synchronize().map_err(dev_err("sync"))?;
-    let mut best = Duration::MAX;
-    let reps = 20;
-    for _ in 0..5 {
-        let start = Instant::now();
-        for _ in 0..reps {
-            run()?;
-        }
-        stream.synchronize().map_err(dev_err("sync"))?;
-        best = best.min(start.elapsed() / reps);
-    }
-    Ok(best)
+    gpu.best_time(20, run)
 }

@@ -148,3 +148,33 @@ impl Gpu {
             .map_err(|e| KernelError::Device(format!("{module}.{function}: {e}")))
     }
 }
+
+impl Gpu {
+    /// Time per call of `launch` (which only enqueues work on [`Gpu::stream`]): one warm-up call,
+    /// then the best of five rounds of `reps` calls, each round ended by a synchronisation. For
+    /// the `bench_device` figures of the kernel modules.
+    pub fn best_time(
+        &self,
+        reps: u32,
+        mut launch: impl FnMut() -> Result<()>,
+    ) -> Result<std::time::Duration> {
+        let sync = || {
+            self.stream
+                .synchronize()
+                .map_err(|e| KernelError::Device(format!("synchronize: {e}")))
+        };
+        launch()?;
+        sync()?;
+        let reps = reps.max(1);
+        let mut best = std::time::Duration::MAX;
+        for _ in 0..5 {
+            let start = std::time::Instant::now();
+            for _ in 0..reps {
+                launch()?;
+            }
+            sync()?;
+            best = best.min(start.elapsed() / reps);
+        }
+        Ok(best)
+    }
+}

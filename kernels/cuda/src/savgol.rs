@@ -3,20 +3,20 @@
 //! block; windows longer than the constant buffer use a direct kernel.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
-use serrano_kernel_core::savgol::{SavgolCoeffs, SavgolParams};
+use serrano_kernel_core::savgol::{EdgeMode, SavgolCoeffs, SavgolParams, coeffs_f32, plan};
 use serrano_kernel_core::{KernelError, Matrix, Result};
 
 use crate::Gpu;
 
 pub const SOURCE: &str = include_str!("cu/savgol.cu");
 
-/// Must match `cu/savgol.cu`.
+/// Must match `cu/savgol.cu` (SG_MAX_CONST, SG_THREADS, SG_TILE).
 const MAX_CONST: usize = 4095;
 const THREADS: u32 = 256;
-const TILE: usize = 256 * 4;
+const TILE: usize = THREADS as usize * 4;
 /// Blocks launched at most (the kernels loop over the rest).
 const MAX_BLOCKS: usize = 1 << 20;
 
@@ -28,17 +28,9 @@ fn dev_err(what: &'static str) -> impl Fn(cudarc::driver::DriverError) -> Kernel
     move |e| KernelError::Device(format!("savgol {what}: {e}"))
 }
 
-fn to_f32(v: &[f64]) -> Vec<f32> {
-    // Kernels always get a valid pointer, even where they read nothing.
-    if v.is_empty() {
-        return vec![0.0];
-    }
-    v.iter().map(|&x| x as f32).collect()
-}
-
 /// Coefficients of one call, on the device.
 struct DeviceFilter {
-    c: SavgolCoeffs,
+    window: usize,
     mode: i32,
     center: CudaSlice<f32>,
     left: CudaSlice<f32>,
@@ -46,15 +38,20 @@ struct DeviceFilter {
 }
 
 impl DeviceFilter {
-    fn new(gpu: &Gpu, p: &SavgolParams) -> Result<Self> {
-        let c = SavgolCoeffs::new(p)?;
+    fn new(gpu: &Gpu, c: &SavgolCoeffs, mode: EdgeMode) -> Result<Self> {
         let s = gpu.stream();
         Ok(Self {
-            mode: p.mode.code(),
-            center: s.clone_htod(&to_f32(&c.center)).map_err(dev_err("copy"))?,
-            left: s.clone_htod(&to_f32(&c.left)).map_err(dev_err("copy"))?,
-            right: s.clone_htod(&to_f32(&c.right)).map_err(dev_err("copy"))?,
-            c,
+            window: c.window,
+            mode: mode.code(),
+            center: s
+                .clone_htod(&coeffs_f32(&c.center))
+                .map_err(dev_err("copy"))?,
+            left: s
+                .clone_htod(&coeffs_f32(&c.left))
+                .map_err(dev_err("copy"))?,
+            right: s
+                .clone_htod(&coeffs_f32(&c.right))
+                .map_err(dev_err("copy"))?,
         })
     }
 
@@ -69,18 +66,26 @@ impl DeviceFilter {
         n: usize,
     ) -> Result<()> {
         let stream = gpu.stream();
-        let w = self.c.window;
+        let w = self.window;
         let (rows_i, n_i, w_i) = (rows as i64, n as i64, w as i32);
-        if w <= MAX_CONST {
-            let func = gpu.function("savgol", SOURCE, "savgol_tiled")?;
+        // Windows that fit constant memory take the tiled kernel; longer ones the direct one.
+        let tiled = w <= MAX_CONST;
+        let (name, items, shared) = if tiled {
+            ("savgol_tiled", rows * n.div_ceil(TILE), (TILE + w - 1) * 4)
+        } else {
+            ("savgol_direct", (rows * n).div_ceil(THREADS as usize), 0)
+        };
+        let func = gpu.function("savgol", SOURCE, name)?;
+        let cfg = LaunchConfig {
+            // The kernels loop over the blocks beyond the grid.
+            grid_dim: (items.clamp(1, MAX_BLOCKS) as u32, 1, 1),
+            block_dim: (THREADS, 1, 1),
+            shared_mem_bytes: shared as u32,
+        };
+        // Held from the coefficient copy to the launch (see CONST_LOCK).
+        let _guard = if tiled {
             let module = gpu.module("savgol", SOURCE)?;
-            let tiles = rows * n.div_ceil(TILE);
-            let cfg = LaunchConfig {
-                grid_dim: (tiles.clamp(1, MAX_BLOCKS) as u32, 1, 1),
-                block_dim: (THREADS, 1, 1),
-                shared_mem_bytes: ((TILE + w - 1) * 4) as u32,
-            };
-            let _guard = CONST_LOCK
+            let guard = CONST_LOCK
                 .lock()
                 .map_err(|_| KernelError::Device("savgol constant lock poisoned".into()))?;
             let mut symbol = module
@@ -94,56 +99,37 @@ impl DeviceFilter {
             stream
                 .memcpy_dtod(&self.center, &mut coeffs)
                 .map_err(dev_err("constant copy"))?;
-            let mut b = stream.launch_builder(&func);
-            b.arg(x)
-                .arg(y)
-                .arg(&rows_i)
-                .arg(&n_i)
-                .arg(&w_i)
-                .arg(&self.mode)
-                .arg(&self.left)
-                .arg(&self.right);
-            // SAFETY: x and y hold rows * n floats (checked by the callers); the kernel reads
-            // x[row * n + idx] with idx in [0, n), writes y[row * n + i] with i < n, reads w
-            // coefficients and the half x w edge matrices (or nothing for other modes), and uses
-            // (TILE + w - 1) floats of shared memory, which is what is requested.
-            unsafe { b.launch(cfg) }.map_err(dev_err("launch"))?;
+            Some(guard)
         } else {
-            let func = gpu.function("savgol", SOURCE, "savgol_direct")?;
-            let total = rows * n;
-            let cfg = LaunchConfig {
-                grid_dim: (
-                    total.div_ceil(THREADS as usize).clamp(1, MAX_BLOCKS) as u32,
-                    1,
-                    1,
-                ),
-                block_dim: (THREADS, 1, 1),
-                shared_mem_bytes: 0,
-            };
-            let mut b = stream.launch_builder(&func);
-            b.arg(x)
-                .arg(y)
-                .arg(&rows_i)
-                .arg(&n_i)
-                .arg(&w_i)
-                .arg(&self.mode)
-                .arg(&self.center)
-                .arg(&self.left)
-                .arg(&self.right);
-            // SAFETY: as above; the centre coefficients are a device buffer of w floats.
-            unsafe { b.launch(cfg) }.map_err(dev_err("launch"))?;
+            None
+        };
+        let mut b = stream.launch_builder(&func);
+        b.arg(x)
+            .arg(y)
+            .arg(&rows_i)
+            .arg(&n_i)
+            .arg(&w_i)
+            .arg(&self.mode);
+        if !tiled {
+            b.arg(&self.center);
         }
+        b.arg(&self.left).arg(&self.right);
+        // SAFETY: x and y hold rows * n floats (checked by the callers); the kernels read
+        // x[row * n + idx] with idx in [0, n), write y[row * n + i] with i < n, read w centre
+        // coefficients (constant memory, copied above, or the device buffer of w floats) and the
+        // half x w edge matrices (or nothing for other modes); the tiled kernel uses
+        // (TILE + w - 1) floats of shared memory (at most 20 KiB), which is what is requested.
+        unsafe { b.launch(cfg) }.map_err(dev_err("launch"))?;
         Ok(())
     }
 }
 
 pub fn savgol(gpu: &Gpu, signals: &Matrix, p: &SavgolParams) -> Result<Matrix> {
-    p.validate_for(signals)?;
     let (rows, n) = (signals.rows(), signals.cols());
-    if rows == 0 || n == 0 {
+    let Some(c) = plan(signals, p)? else {
         return Matrix::new(rows, n, Vec::new());
-    }
-    let f = DeviceFilter::new(gpu, p)?;
+    };
+    let f = DeviceFilter::new(gpu, &c, p.mode)?;
     let stream = gpu.stream();
     let x = stream.clone_htod(signals.data()).map_err(dev_err("copy"))?;
     let mut y = stream
@@ -163,7 +149,7 @@ pub fn bench_device(gpu: &Gpu, rows: usize, n: usize, p: &SavgolParams) -> Resul
             "bench_device needs rows >= 1 and n >= window",
         ));
     }
-    let f = DeviceFilter::new(gpu, p)?;
+    let f = DeviceFilter::new(gpu, &SavgolCoeffs::new(p)?, p.mode)?;
     let stream = gpu.stream();
     // Deterministic data without a host round trip per run.
     let host: Vec<f32> = (0..rows * n)
@@ -173,17 +159,5 @@ pub fn bench_device(gpu: &Gpu, rows: usize, n: usize, p: &SavgolParams) -> Resul
     let mut y = stream
         .alloc_zeros::<f32>(rows * n)
         .map_err(dev_err("alloc"))?;
-    f.launch(gpu, &x, &mut y, rows, n)?;
-    stream.synchronize().map_err(dev_err("sync"))?;
-    let mut best = Duration::MAX;
-    let reps = 10;
-    for _ in 0..5 {
-        let t = Instant::now();
-        for _ in 0..reps {
-            f.launch(gpu, &x, &mut y, rows, n)?;
-        }
-        stream.synchronize().map_err(dev_err("sync"))?;
-        best = best.min(t.elapsed() / reps);
-    }
-    Ok(best)
+    gpu.best_time(10, || f.launch(gpu, &x, &mut y, rows, n))
 }

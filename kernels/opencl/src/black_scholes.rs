@@ -35,10 +35,7 @@ pub fn black_scholes(dev: &ClDevice, options: &Matrix, p: &BsParams) -> Result<M
         .len(l.rows * oc)
         .build()
         .map_err(cl_err("black_scholes buffer"))?;
-    let (fixed, rate, vol) = match l.fixed {
-        Some((r, v)) => (1i32, r, v),
-        None => (0i32, 0.0f32, 0.0f32),
-    };
+    let (fixed, rate, vol) = l.kernel_args();
     let kernel = Kernel::builder()
         .program(&program)
         .name("bs_rows")

@@ -4,7 +4,7 @@
 //! memory when they fit (else `__global`).
 
 use ocl::{Buffer, Kernel, flags};
-use serrano_kernel_core::savgol::{SavgolCoeffs, SavgolParams};
+use serrano_kernel_core::savgol::{SavgolParams, coeffs_f32, plan};
 use serrano_kernel_core::{Matrix, Result};
 
 use crate::ClDevice;
@@ -19,14 +19,6 @@ const MAX_CONST: usize = 4095;
 /// vectorise the work-group loop (the global size is padded to it; extra work-items return).
 const LOCAL: usize = 64;
 
-fn to_f32(v: &[f64]) -> Vec<f32> {
-    // OpenCL buffers cannot be empty; kernels never read the placeholder.
-    if v.is_empty() {
-        return vec![0.0];
-    }
-    v.iter().map(|&x| x as f32).collect()
-}
-
 fn input(dev: &ClDevice, data: &[f32]) -> Result<Buffer<f32>> {
     Buffer::<f32>::builder()
         .queue(dev.queue().clone())
@@ -39,12 +31,10 @@ fn input(dev: &ClDevice, data: &[f32]) -> Result<Buffer<f32>> {
 
 #[allow(unsafe_code)]
 pub fn savgol(dev: &ClDevice, signals: &Matrix, p: &SavgolParams) -> Result<Matrix> {
-    p.validate_for(signals)?;
     let (rows, n) = (signals.rows(), signals.cols());
-    if rows == 0 || n == 0 {
+    let Some(c) = plan(signals, p)? else {
         return Matrix::new(rows, n, Vec::new());
-    }
-    let c = SavgolCoeffs::new(p)?;
+    };
     let program = dev.program("savgol", SOURCE)?;
     let x = input(dev, signals.data())?;
     let y = Buffer::<f32>::builder()
@@ -53,9 +43,9 @@ pub fn savgol(dev: &ClDevice, signals: &Matrix, p: &SavgolParams) -> Result<Matr
         .len(rows * n)
         .build()
         .map_err(cl_err("savgol buffer"))?;
-    let center = input(dev, &to_f32(&c.center))?;
-    let left = input(dev, &to_f32(&c.left))?;
-    let right = input(dev, &to_f32(&c.right))?;
+    let center = input(dev, &coeffs_f32(&c.center))?;
+    let left = input(dev, &coeffs_f32(&c.left))?;
+    let right = input(dev, &coeffs_f32(&c.right))?;
     let space = if c.window <= MAX_CONST {
         "const"
     } else {

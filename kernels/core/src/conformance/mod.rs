@@ -180,3 +180,51 @@ macro_rules! conformance_tests {
         }
     };
 }
+
+// ---- savgol, black_scholes (helper r3) ----
+
+/// The savgol and black_scholes checks hold for the reference itself (their scipy and textbook
+/// values, limits and error cases are facts about the semantics, not about one backend).
+#[cfg(test)]
+mod reference_savgol_black_scholes {
+    use crate::backend::BackendKind;
+    use crate::black_scholes::BsParams;
+    use crate::savgol::SavgolParams;
+    use crate::{KernelBackend, KernelName, Matrix, Result, reference};
+
+    struct Reference;
+
+    impl KernelBackend for Reference {
+        fn kind(&self) -> BackendKind {
+            BackendKind::Cpu
+        }
+        fn device(&self) -> String {
+            "the f64 reference".into()
+        }
+        fn supports(&self, kernel: KernelName) -> bool {
+            matches!(kernel, KernelName::SavitzkyGolay | KernelName::BlackScholes)
+        }
+        fn savgol(&self, signals: &Matrix, p: &SavgolParams) -> Result<Matrix> {
+            reference::savgol::savgol(signals, p)
+        }
+        fn black_scholes(&self, options: &Matrix, p: &BsParams) -> Result<Matrix> {
+            reference::black_scholes::black_scholes(options, p)
+        }
+    }
+
+    #[test]
+    fn savgol_checks_hold_for_the_reference() {
+        assert_eq!(
+            super::run_kernel(&Reference, KernelName::SavitzkyGolay, 1.0),
+            super::savgol::checks().len()
+        );
+    }
+
+    #[test]
+    fn black_scholes_checks_hold_for_the_reference() {
+        assert_eq!(
+            super::run_kernel(&Reference, KernelName::BlackScholes, 1.0),
+            super::black_scholes::checks().len()
+        );
+    }
+}

@@ -1,16 +1,14 @@
 //! Reference Savitzky-Golay (see the module docs of `crate::savgol`): every output is the `f64`
 //! dot product of its coefficients with its (extended) window, rounded once to `f32`.
 
-use crate::savgol::{EdgeMode, SavgolCoeffs, SavgolParams, extend_index};
+use crate::savgol::{EdgeMode, SavgolParams, extend_index, plan};
 use crate::{Matrix, Result};
 
 pub fn savgol(signals: &Matrix, p: &SavgolParams) -> Result<Matrix> {
-    p.validate_for(signals)?;
     let (rows, n) = (signals.rows(), signals.cols());
-    if rows == 0 || n == 0 {
+    let Some(c) = plan(signals, p)? else {
         return Matrix::new(rows, n, Vec::new());
-    }
-    let c = SavgolCoeffs::new(p)?;
+    };
     let (w, half) = (c.window, c.half);
     let mut out = Vec::with_capacity(rows * n);
     for r in 0..rows {
