@@ -9,7 +9,7 @@ use std::time::Duration;
 use serrano_kernel_core::black_scholes::BsParams;
 use serrano_kernel_core::{KernelBackend, Matrix};
 
-use crate::{Figure, Mode, cuda_backend, host_backend, per_second, random_f32, time_call};
+use crate::{Figure, Mode, cuda_or_skip, host_backend, per_second, random_f32, time_call};
 
 const KERNEL: &str = "black_scholes";
 /// numpy/scipy on 2 cores, M options/s.
@@ -41,7 +41,7 @@ pub fn run(mode: Mode, quick: bool) -> Vec<Figure> {
     let min_time = Duration::from_millis(if quick { 200 } else { 1500 });
     let mut figures = Vec::new();
     let backend: Box<dyn KernelBackend> = if mode == Mode::Gpu {
-        let Some(b) = cuda_backend(KERNEL) else {
+        let Some(b) = cuda_or_skip(KERNEL) else {
             return figures;
         };
         match serrano_kernel_cuda::black_scholes::bench_device(b.gpu(), n) {

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use serrano_kernel_core::fft::{self, FftKind, FftNorm, FftParams};
-use serrano_kernel_core::{KernelBackend, Matrix};
+use serrano_kernel_core::{KernelBackend, KernelError, Matrix};
 
-use crate::{Figure, Mode, best_of, random_f32};
+use crate::{Figure, Mode, cpu_note, cpu_or_gpu, cuda_or_skip, random_f32, time_cpu, time_gpu};
 
 struct Case {
     size: String,
@@ -23,38 +23,38 @@ fn cases(quick: bool) -> Vec<Case> {
     } else {
         (1 << 24, 256, 1 << 16)
     };
-    let full = !quick;
-    vec![
-        Case {
-            size: format!("c2c 1 x 2^{}", big.ilog2()),
-            rows: 1,
-            n: big,
-            kind: FftKind::Complex,
-            baseline: if full {
-                (Some(4.8), Some(6900.0))
-            } else {
-                (None, None)
-            },
-        },
-        Case {
-            size: format!("c2c {rows} x {}k", len / 1024),
+    let batch = format!("{rows} x {}k", len / 1024);
+    // (size, rows, n, kind, (CPU, GPU) baselines, which are for the full sizes only).
+    let table = [
+        (
+            format!("c2c 1 x 2^{}", big.ilog2()),
+            1,
+            big,
+            FftKind::Complex,
+            Some((4.8, 6900.0)),
+        ),
+        (
+            format!("c2c {batch}"),
             rows,
-            n: len,
-            kind: FftKind::Complex,
-            baseline: if full {
-                (Some(25.9), Some(6400.0))
-            } else {
-                (None, None)
-            },
-        },
-        Case {
-            size: format!("r2c {rows} x {}k", len / 1024),
+            len,
+            FftKind::Complex,
+            Some((25.9, 6400.0)),
+        ),
+        (format!("r2c {batch}"), rows, len, FftKind::Real, None),
+    ];
+    table
+        .into_iter()
+        .map(|(size, rows, n, kind, baseline)| Case {
+            size,
             rows,
-            n: len,
-            kind: FftKind::Real,
-            baseline: (None, None),
-        },
-    ]
+            n,
+            kind,
+            baseline: match baseline {
+                Some((cpu, gpu)) if !quick => (Some(cpu), Some(gpu)),
+                _ => (None, None),
+            },
+        })
+        .collect()
 }
 
 fn params(kind: FftKind) -> FftParams {
@@ -81,11 +81,7 @@ fn gflops(case: &Case, time: Duration) -> f64 {
 
 /// Figures of fft in `mode`; `quick` shrinks the sizes for a smoke run.
 pub fn run(mode: Mode, quick: bool) -> Vec<Figure> {
-    match mode {
-        Mode::Cpu => run_cpu(quick),
-        Mode::Gpu => run_gpu(quick),
-        Mode::OpenCl => Vec::new(),
-    }
+    cpu_or_gpu(mode, quick, run_cpu, run_gpu)
 }
 
 fn run_cpu(quick: bool) -> Vec<Figure> {
@@ -94,40 +90,28 @@ fn run_cpu(quick: bool) -> Vec<Figure> {
     for case in cases(quick) {
         let m = input(&case);
         let p = params(case.kind);
-        let mut failed = None;
-        let time = best_of(3, Duration::from_secs(2), || {
-            if let Err(e) = backend.fft(&m, &p) {
-                failed = Some(e);
+        match time_cpu(|| backend.fft(&m, &p).map(drop)) {
+            Ok(time) => figures.push(Figure {
+                kernel: "fft",
+                size: case.size.clone(),
+                value: gflops(&case, time),
+                unit: "GFLOP/s",
+                baseline: case.baseline.0,
+                aim_ratio: case.baseline.0.map(|_| 2.0),
+                note: format!("{}, new output per call", cpu_note()),
+            }),
+            Err(e) => {
+                eprintln!("fft {}: {e}", case.size);
+                continue;
             }
-        });
-        if let Some(e) = failed {
-            eprintln!("fft {}: {e}", case.size);
-            continue;
         }
-        figures.push(Figure {
-            kernel: "fft",
-            size: case.size.clone(),
-            value: gflops(&case, time),
-            unit: "GFLOP/s",
-            baseline: case.baseline.0,
-            aim_ratio: case.baseline.0.map(|_| 2.0),
-            note: format!(
-                "{} threads, host arrays, new output per call",
-                rayon::current_num_threads()
-            ),
-        });
         // The same transform into a reused output: what is left once the output's fresh pages
         // (page faults, several µs each on a VM) are paid for.
         let Ok(shape) = p.shape(m.cols()) else {
             continue;
         };
         let mut out = vec![0.0f32; m.rows() * shape.out_cols];
-        let time = best_of(3, Duration::from_secs(2), || {
-            if let Err(e) = serrano_kernel_cpu::fft::fft_into(&m, &p, &mut out) {
-                failed = Some(e);
-            }
-        });
-        if failed.is_none() {
+        if let Ok(time) = time_cpu(|| serrano_kernel_cpu::fft::fft_into(&m, &p, &mut out)) {
             figures.push(Figure {
                 kernel: "fft",
                 size: format!("{} (into)", case.size),
@@ -143,12 +127,8 @@ fn run_cpu(quick: bool) -> Vec<Figure> {
 }
 
 fn run_gpu(quick: bool) -> Vec<Figure> {
-    let backend = match serrano_kernel_cuda::CudaBackend::probe() {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("fft gpu: skipped, {e}");
-            return Vec::new();
-        }
+    let Some(backend) = cuda_or_skip("fft") else {
+        return Vec::new();
     };
     let gpu = backend.gpu();
     let mut figures = Vec::new();
@@ -156,30 +136,12 @@ fn run_gpu(quick: bool) -> Vec<Figure> {
         let m = input(&case);
         let p = params(case.kind);
         let measured = (|| -> serrano_kernel_core::Result<Duration> {
-            let stream = gpu.stream();
-            let mut dev_in = stream
+            let mut dev_in = gpu
+                .stream()
                 .clone_htod(m.data())
-                .map_err(serrano_kernel_core::KernelError::device)?;
+                .map_err(KernelError::device)?;
             let mut plan = serrano_kernel_cuda::fft::ResidentFft::new(gpu, m.rows(), m.cols(), &p)?;
-            plan.run(gpu, &mut dev_in)?;
-            stream
-                .synchronize()
-                .map_err(serrano_kernel_core::KernelError::device)?;
-            let mut failed = None;
-            let time = best_of(5, Duration::from_secs(1), || {
-                let r = plan.run(gpu, &mut dev_in).and_then(|_| {
-                    stream
-                        .synchronize()
-                        .map_err(serrano_kernel_core::KernelError::device)
-                });
-                if let Err(e) = r {
-                    failed = Some(e);
-                }
-            });
-            match failed {
-                Some(e) => Err(e),
-                None => Ok(time),
-            }
+            time_gpu(gpu, || plan.run(gpu, &mut dev_in))
         })();
         match measured {
             Ok(time) => figures.push(Figure {

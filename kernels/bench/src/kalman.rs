@@ -1,12 +1,10 @@
 //! Kalman benchmarks: batched constant-velocity 4x2 tracks in track-updates/s (one update =
 //! one track advanced by one step), against notes/speeds.md.
 
-use std::time::Duration;
-
 use serrano_kernel_core::kalman::{KalmanModel, KalmanParams};
 use serrano_kernel_core::{KernelBackend, KernelError, Matrix};
 
-use crate::{Figure, Mode, best_of, random_f32};
+use crate::{Figure, Mode, cpu_note, cpu_or_gpu, cuda_or_skip, random_f32, time_cpu, time_gpu};
 
 /// numpy batched CV 4x2 on 2 cores, M updates/s.
 const CPU_BASELINE: f64 = 1.5;
@@ -37,11 +35,7 @@ fn tracks(rows: usize, steps: usize, dims: usize) -> Matrix {
 
 /// Figures of kalman in `mode`; `quick` shrinks the sizes for a smoke run.
 pub fn run(mode: Mode, quick: bool) -> Vec<Figure> {
-    match mode {
-        Mode::Cpu => run_cpu(quick),
-        Mode::Gpu => run_gpu(quick),
-        Mode::OpenCl => Vec::new(),
-    }
+    cpu_or_gpu(mode, quick, run_cpu, run_gpu)
 }
 
 fn run_cpu(quick: bool) -> Vec<Figure> {
@@ -60,56 +54,40 @@ fn run_cpu(quick: bool) -> Vec<Figure> {
     for (name, model, dims, baseline) in cases {
         let m = tracks(rows, steps, dims);
         let p = params(model);
-        let mut failed = None;
-        let time = best_of(3, Duration::from_secs(2), || {
-            if let Err(e) = backend.kalman(&m, &p) {
-                failed = Some(e);
-            }
-        });
-        if let Some(e) = failed {
-            eprintln!("kalman {name}: {e}");
-            continue;
+        match time_cpu(|| backend.kalman(&m, &p).map(drop)) {
+            Ok(time) => figures.push(Figure {
+                kernel: "kalman",
+                size: format!("{name}, {rows} tracks x {steps} steps"),
+                value: (rows * steps) as f64 / time.as_secs_f64() / 1e6,
+                unit: "M updates/s",
+                baseline,
+                aim_ratio: baseline.map(|_| 2.0),
+                note: cpu_note(),
+            }),
+            Err(e) => eprintln!("kalman {name}: {e}"),
         }
-        figures.push(Figure {
-            kernel: "kalman",
-            size: format!("{name}, {rows} tracks x {steps} steps"),
-            value: (rows * steps) as f64 / time.as_secs_f64() / 1e6,
-            unit: "M updates/s",
-            baseline,
-            aim_ratio: baseline.map(|_| 2.0),
-            note: format!("{} threads, host arrays", rayon::current_num_threads()),
-        });
     }
     figures
 }
 
 fn run_gpu(quick: bool) -> Vec<Figure> {
-    let backend = match serrano_kernel_cuda::CudaBackend::probe() {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("kalman gpu: skipped, {e}");
-            return Vec::new();
-        }
+    let Some(backend) = cuda_or_skip("kalman") else {
+        return Vec::new();
     };
     let gpu = backend.gpu();
     let (rows, steps) = if quick { (65_536, 50) } else { (1 << 20, 100) };
     let m = tracks(rows, steps, 2);
     let p = params(KalmanModel::ConstantVelocity { dims: 2 });
-    let measured = (|| -> serrano_kernel_core::Result<Duration> {
-        let stream = gpu.stream();
-        let input = stream.clone_htod(m.data()).map_err(KernelError::device)?;
-        serrano_kernel_cuda::kalman::kalman_resident(gpu, &input, rows, m.cols(), &p)?;
-        stream.synchronize().map_err(KernelError::device)?;
-        let mut failed = None;
-        let time = best_of(5, Duration::from_secs(1), || {
-            let r = serrano_kernel_cuda::kalman::kalman_resident(gpu, &input, rows, m.cols(), &p)
-                .and_then(|_| stream.synchronize().map_err(KernelError::device));
-            if let Err(e) = r {
-                failed = Some(e);
-            }
+    let measured = gpu
+        .stream()
+        .clone_htod(m.data())
+        .map_err(KernelError::device)
+        .and_then(|input| {
+            time_gpu(gpu, || {
+                serrano_kernel_cuda::kalman::kalman_resident(gpu, &input, rows, m.cols(), &p)
+                    .map(drop)
+            })
         });
-        failed.map_or(Ok(time), Err)
-    })();
     match measured {
         Ok(time) => vec![Figure {
             kernel: "kalman",

@@ -139,7 +139,7 @@ pub fn per_second(items: usize, t: Duration) -> f64 {
 }
 
 /// The backend of a host-driven mode: the CPU one, or the OpenCL one (`None`, after printing
-/// why, where no OpenCL device is present); `None` for [`Mode::Gpu`] (see [`cuda_backend`]).
+/// why, where no OpenCL device is present); `None` for [`Mode::Gpu`] (see [`cuda_or_skip`]).
 pub fn host_backend(
     kernel: &str,
     mode: Mode,
@@ -157,13 +157,6 @@ pub fn host_backend(
     }
 }
 
-/// The CUDA backend, or `None` after printing why there is none.
-pub fn cuda_backend(kernel: &str) -> Option<serrano_kernel_cuda::CudaBackend> {
-    serrano_kernel_cuda::CudaBackend::probe()
-        .inspect_err(|e| eprintln!("{kernel}: no GPU: {e}"))
-        .ok()
-}
-
 /// The best time of `call` (see [`best_of`], at least 3 runs) after one call that must succeed;
 /// `None`, after printing `what` and the error, when it fails.
 pub fn time_call<T>(
@@ -178,4 +171,73 @@ pub fn time_call<T>(
     Some(best_of(3, min_time, || {
         let _ = call();
     }))
+}
+
+// ---- Shared scaffold of the kalman, fft, wavelet and min_max benchmarks (signal family group) ----
+
+/// A family run with one function per mode and no OpenCL implementation.
+pub fn cpu_or_gpu(
+    mode: Mode,
+    quick: bool,
+    cpu: fn(bool) -> Vec<Figure>,
+    gpu: fn(bool) -> Vec<Figure>,
+) -> Vec<Figure> {
+    match mode {
+        Mode::Cpu => cpu(quick),
+        Mode::Gpu => gpu(quick),
+        Mode::OpenCl => Vec::new(),
+    }
+}
+
+/// [`best_of`] a fallible call, after one untimed run (plans, caches, first-touch pages); the
+/// first error ends the measurement and is returned.
+pub fn time_checked(
+    min_runs: usize,
+    min_time: Duration,
+    mut f: impl FnMut() -> serrano_kernel_core::Result<()>,
+) -> serrano_kernel_core::Result<Duration> {
+    f()?;
+    let mut failed = None;
+    let time = best_of(min_runs, min_time, || {
+        if failed.is_none()
+            && let Err(e) = f()
+        {
+            failed = Some(e);
+        }
+    });
+    failed.map_or(Ok(time), Err)
+}
+
+/// A host-array CPU call timed as the CPU figures are (3 runs, 2 s at least).
+pub fn time_cpu(
+    f: impl FnMut() -> serrano_kernel_core::Result<()>,
+) -> serrano_kernel_core::Result<Duration> {
+    time_checked(3, Duration::from_secs(2), f)
+}
+
+/// The note of CPU figures on host arrays.
+pub fn cpu_note() -> String {
+    format!("{} threads, host arrays", rayon::current_num_threads())
+}
+
+/// The CUDA backend, or `None` after saying why `what`'s GPU figures are skipped.
+pub fn cuda_or_skip(what: &str) -> Option<serrano_kernel_cuda::CudaBackend> {
+    serrano_kernel_cuda::CudaBackend::probe()
+        .inspect_err(|e| eprintln!("{what} gpu: skipped, {e}"))
+        .ok()
+}
+
+/// A device-resident GPU call timed as the GPU figures are (5 runs, 1 s at least), each run
+/// waiting for the stream so that the time is the GPU's.
+pub fn time_gpu(
+    gpu: &serrano_kernel_cuda::Gpu,
+    mut f: impl FnMut() -> serrano_kernel_core::Result<()>,
+) -> serrano_kernel_core::Result<Duration> {
+    let stream = gpu.stream().clone();
+    time_checked(5, Duration::from_secs(1), || {
+        f()?;
+        stream
+            .synchronize()
+            .map_err(serrano_kernel_core::KernelError::device)
+    })
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serrano_kernel_core::savgol::{EdgeMode, SavgolParams};
 use serrano_kernel_core::{KernelBackend, Matrix};
 
-use crate::{Figure, Mode, cuda_backend, host_backend, per_second, random_f32, time_call};
+use crate::{Figure, Mode, cuda_or_skip, host_backend, per_second, random_f32, time_call};
 
 const KERNEL: &str = "savgol";
 /// scipy.signal.savgol_filter on 2 cores, M samples/s, by window.
@@ -41,7 +41,7 @@ pub fn run(mode: Mode, quick: bool) -> Vec<Figure> {
     };
     let mut figures = Vec::new();
     if mode == Mode::Gpu {
-        let Some(backend) = cuda_backend(KERNEL) else {
+        let Some(backend) = cuda_or_skip(KERNEL) else {
             return figures;
         };
         for (w, _) in CPU_BASELINE {

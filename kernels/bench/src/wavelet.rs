@@ -6,7 +6,7 @@ use std::time::Duration;
 use serrano_kernel_core::wavelet::{self, ExtensionMode, Wavelet, WaveletParams};
 use serrano_kernel_core::{KernelBackend, KernelError, Matrix};
 
-use crate::{Figure, Mode, best_of, random_f32};
+use crate::{Figure, Mode, cpu_note, cpu_or_gpu, cuda_or_skip, random_f32, time_cpu, time_gpu};
 
 fn params(inverse: bool, n: usize) -> WaveletParams {
     WaveletParams {
@@ -24,11 +24,11 @@ fn sizes(quick: bool) -> (usize, usize) {
 
 /// Figures of wavelet in `mode`; `quick` shrinks the sizes for a smoke run.
 pub fn run(mode: Mode, quick: bool) -> Vec<Figure> {
-    match mode {
-        Mode::Cpu => run_cpu(quick),
-        Mode::Gpu => run_gpu(quick),
-        Mode::OpenCl => Vec::new(),
-    }
+    cpu_or_gpu(mode, quick, run_cpu, run_gpu)
+}
+
+fn size(name: &str, rows: usize, n: usize) -> String {
+    format!("{name} db4 L5 symmetric, {rows} x {n}")
 }
 
 fn run_cpu(quick: bool) -> Vec<Figure> {
@@ -48,43 +48,34 @@ fn run_cpu(quick: bool) -> Vec<Figure> {
         ("wavedec", &signals, params(false, n)),
         ("waverec", &coeffs, params(true, n)),
     ] {
-        let mut failed = None;
-        let time = best_of(3, Duration::from_secs(2), || {
-            if let Err(e) = backend.wavelet(input, &p) {
-                failed = Some(e);
-            }
-        });
-        if let Some(e) = failed {
-            eprintln!("wavelet {name}: {e}");
-            continue;
+        match time_cpu(|| backend.wavelet(input, &p).map(drop)) {
+            Ok(time) => figures.push(Figure {
+                kernel: "wavelet",
+                size: size(name, rows, n),
+                value: (rows * n) as f64 / time.as_secs_f64() / 1e6,
+                unit: "M samples/s",
+                baseline: None,
+                aim_ratio: None,
+                note: cpu_note(),
+            }),
+            Err(e) => eprintln!("wavelet {name}: {e}"),
         }
-        figures.push(Figure {
-            kernel: "wavelet",
-            size: format!("{name} db4 L5 symmetric, {rows} x {n}"),
-            value: (rows * n) as f64 / time.as_secs_f64() / 1e6,
-            unit: "M samples/s",
-            baseline: None,
-            aim_ratio: None,
-            note: format!("{} threads, host arrays", rayon::current_num_threads()),
-        });
     }
     figures
 }
 
 fn run_gpu(quick: bool) -> Vec<Figure> {
-    let backend = match serrano_kernel_cuda::CudaBackend::probe() {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("wavelet gpu: skipped, {e}");
-            return Vec::new();
-        }
+    let Some(backend) = cuda_or_skip("wavelet") else {
+        return Vec::new();
     };
     let gpu = backend.gpu();
     let (rows, n) = if quick { (256, 65_536) } else { (4096, 65_536) };
     let data = random_f32(rows * n, 5, -1.0, 1.0);
     let measured = (|| -> serrano_kernel_core::Result<Vec<(&'static str, Duration)>> {
-        let stream = gpu.stream();
-        let signals = stream.clone_htod(&data).map_err(KernelError::device)?;
+        let signals = gpu
+            .stream()
+            .clone_htod(&data)
+            .map_err(KernelError::device)?;
         let fwd = params(false, n);
         let fwd_layout = fwd.layout(n)?;
         let coeffs =
@@ -100,17 +91,10 @@ fn run_gpu(quick: bool) -> Vec<Figure> {
             ("wavedec", &signals, &fwd, &fwd_layout),
             ("waverec", &coeffs, &inv, &inv_layout),
         ] {
-            let mut failed = None;
-            let time = best_of(5, Duration::from_secs(1), || {
-                let r = serrano_kernel_cuda::wavelet::wavelet_resident(gpu, input, rows, p, layout)
-                    .and_then(|_| stream.synchronize().map_err(KernelError::device));
-                if let Err(e) = r {
-                    failed = Some(e);
-                }
-            });
-            if let Some(e) = failed {
-                return Err(e);
-            }
+            let time = time_gpu(gpu, || {
+                serrano_kernel_cuda::wavelet::wavelet_resident(gpu, input, rows, p, layout)
+                    .map(drop)
+            })?;
             times.push((name, time));
         }
         Ok(times)
@@ -120,7 +104,7 @@ fn run_gpu(quick: bool) -> Vec<Figure> {
             .into_iter()
             .map(|(name, time)| Figure {
                 kernel: "wavelet",
-                size: format!("{name} db4 L5 symmetric, {rows} x {n}"),
+                size: size(name, rows, n),
                 value: (rows * n) as f64 / time.as_secs_f64() / 1e9,
                 unit: "G samples/s",
                 baseline: None,

@@ -157,6 +157,21 @@ impl KalmanParams {
         }
     }
 
+    /// The one block that closed-form filters (CPU, CUDA) run per axis: the constant-velocity
+    /// block, or for the constant level a position without velocity, where `dt = 0` makes the
+    /// prediction `x = x` and the level's process noise `q·dt` takes the position's place.
+    pub fn closed_form_axis(&self) -> AxisModel {
+        match self.model {
+            KalmanModel::Constant => AxisModel {
+                dt: 0.0,
+                q: [self.q * self.dt, 0.0, 0.0],
+                r: self.r,
+                p0: [self.r, 0.0, 0.0],
+            },
+            KalmanModel::ConstantVelocity { .. } => self.axis_model(),
+        }
+    }
+
     /// The full `F, H, Q, R, P0` of the model.
     pub fn linear_model(&self) -> LinearModel {
         match self.model {
@@ -232,36 +247,24 @@ pub fn output_cols(cols: usize, p: &KalmanParams) -> usize {
 mod tests {
     use super::*;
 
+    fn params(model: KalmanModel, dt: f64, q: f64, r: f64) -> KalmanParams {
+        KalmanParams { model, dt, q, r }
+    }
+
+    fn cv(dims: usize) -> KalmanModel {
+        KalmanModel::ConstantVelocity { dims }
+    }
+
     #[test]
     fn params_are_checked() {
-        let ok = KalmanParams {
-            model: KalmanModel::ConstantVelocity { dims: 2 },
-            dt: 1.0,
-            q: 0.0,
-            r: 1.0,
-        };
+        let ok = params(cv(2), 1.0, 0.0, 1.0);
         assert!(ok.validate().is_ok());
         for bad in [
-            KalmanParams {
-                model: KalmanModel::ConstantVelocity { dims: 4 },
-                ..ok.clone()
-            },
-            KalmanParams {
-                model: KalmanModel::ConstantVelocity { dims: 0 },
-                ..ok.clone()
-            },
-            KalmanParams {
-                r: 0.0,
-                ..ok.clone()
-            },
-            KalmanParams {
-                q: -1.0,
-                ..ok.clone()
-            },
-            KalmanParams {
-                dt: 0.0,
-                ..ok.clone()
-            },
+            params(cv(4), 1.0, 0.0, 1.0),
+            params(cv(0), 1.0, 0.0, 1.0),
+            params(cv(2), 1.0, 0.0, 0.0),
+            params(cv(2), 1.0, -1.0, 1.0),
+            params(cv(2), 0.0, 0.0, 1.0),
         ] {
             assert!(matches!(
                 bad.validate(),
@@ -277,12 +280,7 @@ mod tests {
 
     #[test]
     fn cv_matrices_are_block_diagonal() {
-        let p = KalmanParams {
-            model: KalmanModel::ConstantVelocity { dims: 2 },
-            dt: 2.0,
-            q: 3.0,
-            r: 5.0,
-        };
+        let p = params(cv(2), 2.0, 3.0, 5.0);
         let m = p.linear_model();
         assert_eq!((m.state_dim, m.meas_dim), (4, 2));
         // F: x += dt vx, y += dt vy.
@@ -299,13 +297,20 @@ mod tests {
     }
 
     #[test]
+    fn closed_form_axis_of_each_model() {
+        let level = params(KalmanModel::Constant, 2.0, 3.0, 5.0);
+        let a = level.closed_form_axis();
+        assert_eq!(
+            (a.dt, a.q, a.r, a.p0),
+            (0.0, [6.0, 0.0, 0.0], 5.0, [5.0, 0.0, 0.0])
+        );
+        let velocity = params(cv(3), 2.0, 3.0, 5.0);
+        assert_eq!(velocity.closed_form_axis(), velocity.axis_model());
+    }
+
+    #[test]
     fn shapes_are_checked() {
-        let p = KalmanParams {
-            model: KalmanModel::ConstantVelocity { dims: 3 },
-            dt: 1.0,
-            q: 1.0,
-            r: 1.0,
-        };
+        let p = params(cv(3), 1.0, 1.0, 1.0);
         let m = Matrix::new(1, 7, vec![0.0; 7]).unwrap();
         assert!(matches!(
             validate(&m, &p),

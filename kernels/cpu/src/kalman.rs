@@ -8,7 +8,7 @@
 //! table); a track switches to its own recursion from its first missing step.
 
 use rayon::prelude::*;
-use serrano_kernel_core::kalman::{self, AxisModel, KalmanModel, KalmanParams};
+use serrano_kernel_core::kalman::{self, AxisModel, KalmanParams};
 use serrano_kernel_core::{Matrix, Result};
 
 pub fn kalman(tracks: &Matrix, p: &KalmanParams) -> Result<Matrix> {
@@ -19,15 +19,7 @@ pub fn kalman(tracks: &Matrix, p: &KalmanParams) -> Result<Matrix> {
     if out.is_empty() {
         return Matrix::new(tracks.rows(), out_cols, out);
     }
-    let axis = match p.model {
-        KalmanModel::Constant => AxisModel {
-            dt: 0.0,
-            q: [p.q * p.dt, 0.0, 0.0],
-            r: p.r,
-            p0: [p.r, 0.0, 0.0],
-        },
-        KalmanModel::ConstantVelocity { .. } => p.axis_model(),
-    };
+    let axis = p.closed_form_axis();
     let table = gain_table(&axis, steps);
     // Enough tracks per task to amortise scheduling, few enough to balance two to many cores.
     let per_task = (16384 / out_cols).max(1);

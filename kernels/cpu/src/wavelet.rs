@@ -9,9 +9,12 @@ use serrano_kernel_core::{Matrix, Result};
 
 pub fn wavelet(signals: &Matrix, p: &WaveletParams) -> Result<Matrix> {
     let layout = wavelet::validate(signals, p)?;
-    let filters = p.wavelet.filters()?;
-    let f = F32Filters::new(&filters);
-    let out_cols = layout.out_cols;
+    let t = Transform {
+        filters: F32Filters::new(&p.wavelet.filters()?),
+        mode: p.mode,
+        layout,
+    };
+    let out_cols = t.layout.out_cols;
     let mut out = vec![0.0f32; signals.rows() * out_cols];
     if out.is_empty() {
         return Matrix::new(signals.rows(), out_cols, out);
@@ -23,13 +26,20 @@ pub fn wavelet(signals: &Matrix, p: &WaveletParams) -> Result<Matrix> {
             for (i, orow) in block.chunks_exact_mut(out_cols).enumerate() {
                 let row = signals.row(chunk * per_task + i);
                 if p.inverse {
-                    waverec(row, orow, &layout, &f, p.mode, scratch);
+                    t.waverec(row, orow, scratch);
                 } else {
-                    wavedec(row, orow, &layout, &f, p.mode, scratch);
+                    t.wavedec(row, orow, scratch);
                 }
             }
         });
     Matrix::new(signals.rows(), out_cols, out)
+}
+
+/// What every row of one call shares.
+struct Transform {
+    layout: WaveletLayout,
+    filters: F32Filters,
+    mode: ExtensionMode,
 }
 
 struct F32Filters {
@@ -142,36 +152,54 @@ fn dwt_level(
     }
 }
 
-fn wavedec(
-    row: &[f32],
-    out: &mut [f32],
-    layout: &WaveletLayout,
-    f: &F32Filters,
-    mode: ExtensionMode,
-    s: &mut Scratch,
-) {
-    let levels = layout.levels;
-    s.approx.clear();
-    s.approx.extend_from_slice(row);
-    // cD_j sits after cA_L and cD_L..cD_{j+1}.
-    let mut end = out.len();
-    for level in 1..=levels {
-        let len = layout.approx_lengths[level];
-        s.next.clear();
-        s.next.resize(len, 0.0);
-        dwt_level(
-            &s.approx,
-            &mut s.next,
-            &mut out[end - len..end],
-            f,
-            mode,
-            &mut s.even,
-            &mut s.odd,
-        );
-        end -= len;
-        std::mem::swap(&mut s.approx, &mut s.next);
+impl Transform {
+    fn wavedec(&self, row: &[f32], out: &mut [f32], s: &mut Scratch) {
+        let (layout, f, mode) = (&self.layout, &self.filters, self.mode);
+        let levels = layout.levels;
+        s.approx.clear();
+        s.approx.extend_from_slice(row);
+        // cD_j sits after cA_L and cD_L..cD_{j+1}.
+        let mut end = out.len();
+        for level in 1..=levels {
+            let len = layout.approx_lengths[level];
+            s.next.clear();
+            s.next.resize(len, 0.0);
+            dwt_level(
+                &s.approx,
+                &mut s.next,
+                &mut out[end - len..end],
+                f,
+                mode,
+                &mut s.even,
+                &mut s.odd,
+            );
+            end -= len;
+            std::mem::swap(&mut s.approx, &mut s.next);
+        }
+        out[..end].copy_from_slice(&s.approx);
     }
-    out[..end].copy_from_slice(&s.approx);
+
+    fn waverec(&self, row: &[f32], out: &mut [f32], s: &mut Scratch) {
+        let (layout, f, mode) = (&self.layout, &self.filters, self.mode);
+        let levels = layout.levels;
+        let mut approx = std::mem::take(&mut s.approx);
+        let mut next = std::mem::take(&mut s.next);
+        approx.clear();
+        approx.extend_from_slice(&row[..layout.lengths[0]]);
+        let mut offset = layout.lengths[0];
+        for level in (1..=levels).rev() {
+            let len = layout.approx_lengths[level];
+            let detail = &row[offset..offset + len];
+            offset += len;
+            next.clear();
+            next.resize(layout.approx_lengths[level - 1], 0.0);
+            idwt_level(&approx, detail, &mut next, f, mode, s);
+            std::mem::swap(&mut approx, &mut next);
+        }
+        out.copy_from_slice(&approx);
+        s.approx = approx;
+        s.next = next;
+    }
 }
 
 /// One synthesis level into `out` (its length is the forward input's length).
@@ -239,32 +267,4 @@ fn idwt_level(
             }
         }
     }
-}
-
-fn waverec(
-    row: &[f32],
-    out: &mut [f32],
-    layout: &WaveletLayout,
-    f: &F32Filters,
-    mode: ExtensionMode,
-    s: &mut Scratch,
-) {
-    let levels = layout.levels;
-    let mut approx = std::mem::take(&mut s.approx);
-    let mut next = std::mem::take(&mut s.next);
-    approx.clear();
-    approx.extend_from_slice(&row[..layout.lengths[0]]);
-    let mut offset = layout.lengths[0];
-    for level in (1..=levels).rev() {
-        let len = layout.approx_lengths[level];
-        let detail = &row[offset..offset + len];
-        offset += len;
-        next.clear();
-        next.resize(layout.approx_lengths[level - 1], 0.0);
-        idwt_level(&approx, detail, &mut next, f, mode, s);
-        std::mem::swap(&mut approx, &mut next);
-    }
-    out.copy_from_slice(&approx);
-    s.approx = approx;
-    s.next = next;
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream};
+use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream, LaunchConfig};
 use cudarc::nvrtc::{CompileOptions, Ptx};
 use serrano_kernel_core::{KernelError, Result};
 
@@ -176,5 +176,15 @@ impl Gpu {
             best = best.min(start.elapsed() / reps);
         }
         Ok(best)
+    }
+}
+
+/// A launch of 256-thread blocks for a kernel with a grid-stride loop over `items`: at most
+/// 2^20 blocks (the loop covers the rest) and at least one, so any `items` is a valid grid.
+pub fn grid_stride(items: usize) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (items.div_ceil(256).clamp(1, 1 << 20) as u32, 1, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
     }
 }

@@ -11,19 +11,27 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use cudarc::cufft::sys::{cufftType, float2};
 use cudarc::cufft::{CudaFft, FftDirection};
-use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaSlice, PushKernelArg};
 use serrano_kernel_core::fft::{self, FftKind, FftParams, FftShape};
 use serrano_kernel_core::{KernelError, Matrix, Result};
 
 use crate::Gpu;
+use crate::device::grid_stride;
 
 pub const SOURCE: &str = include_str!("cu/fft.cu");
+const STAGE_REAL: &str = "fft_stage_real";
+const STAGE_COMPLEX: &str = "fft_stage_complex";
+const SCALE: &str = "fft_scale";
+/// The entry points of [`SOURCE`] this module launches.
+pub const KERNELS: &[&str] = &[STAGE_REAL, STAGE_COMPLEX, SCALE];
 
 /// Host-to-device-to-host FFT of every row.
 pub fn fft(gpu: &Gpu, signals: &Matrix, p: &FftParams) -> Result<Matrix> {
     let shape = fft::validate(signals, p)?;
-    if signals.rows() == 0 || shape.out_cols == 0 {
-        return Matrix::new(signals.rows(), shape.out_cols, Vec::new());
+    if signals.rows() == 0 || shape.out_cols == 0 || shape.used == 0 {
+        // Nothing in (no rows, or an all-zero padded input) and nothing to copy to the GPU:
+        // a zero-byte allocation is an error there.
+        return Ok(Matrix::filled(signals.rows(), shape.out_cols, 0.0));
     }
     if shape.n == 1 {
         return length_one(signals, p, &shape);
@@ -105,15 +113,6 @@ fn cached_plan(gpu: &Gpu, n: usize, batch: usize, kind: cufftType) -> Result<Arc
 fn cufft_available() -> bool {
     // SAFETY: only tries to dlopen the library; no cuFFT call is made.
     unsafe { cudarc::cufft::sys::is_culib_present() }
-}
-
-fn grid(len: usize) -> LaunchConfig {
-    let blocks = len.div_ceil(256).clamp(1, 1 << 20) as u32;
-    LaunchConfig {
-        grid_dim: (blocks, 1, 1),
-        block_dim: (256, 1, 1),
-        shared_mem_bytes: 0,
-    }
 }
 
 /// A transform prepared for `rows x cols` device-resident inputs: cuFFT plans for row chunks,
@@ -228,35 +227,27 @@ impl ResidentFft {
         if let Some(staged) = self.staged.as_mut() {
             let (rows_ll, cols_ll, used_ll) =
                 (rows as i64, self.cols as i64, self.shape.used as i64);
-            match (self.kind, self.inverse) {
-                (FftKind::Real, false) => {
-                    let f = gpu.function("fft", SOURCE, "fft_stage_real")?;
-                    let n_ll = n as i64;
-                    let mut b = stream.launch_builder(&f);
-                    b.arg(&*input)
-                        .arg(&rows_ll)
-                        .arg(&cols_ll)
-                        .arg(&used_ll)
-                        .arg(&mut *staged)
-                        .arg(&n_ll);
-                    launch(b, rows * n)?;
-                }
-                (kind, inverse) => {
-                    let f = gpu.function("fft", SOURCE, "fft_stage_complex")?;
-                    let real = kind == FftKind::Real && inverse;
-                    let m = if real { half } else { n };
-                    let (m_ll, real_len) = (m as i64, if real { n as i64 } else { 0 });
-                    let mut b = stream.launch_builder(&f);
-                    b.arg(&*input)
-                        .arg(&rows_ll)
-                        .arg(&cols_ll)
-                        .arg(&used_ll)
-                        .arg(&mut *staged)
-                        .arg(&m_ll)
-                        .arg(&real_len);
-                    launch(b, rows * m)?;
-                }
+            // Values per staged row (reals for r2c, complex values otherwise) and the complex
+            // staging's `real_len`: for a half spectrum the real length, whose DC and Nyquist
+            // terms it makes real; 0 otherwise.
+            let (kernel, m, real_len) = match (self.kind, self.inverse) {
+                (FftKind::Real, false) => (STAGE_REAL, n, None),
+                (FftKind::Real, true) => (STAGE_COMPLEX, half, Some(n as i64)),
+                (FftKind::Complex, _) => (STAGE_COMPLEX, n, Some(0)),
+            };
+            let f = gpu.function("fft", SOURCE, kernel)?;
+            let m_ll = m as i64;
+            let mut b = stream.launch_builder(&f);
+            b.arg(&*input)
+                .arg(&rows_ll)
+                .arg(&cols_ll)
+                .arg(&used_ll)
+                .arg(&mut *staged)
+                .arg(&m_ll);
+            if let Some(real_len) = &real_len {
+                b.arg(real_len);
             }
+            launch(b, rows * m)?;
         }
         let source: &mut CudaSlice<f32> = match self.staged.as_mut() {
             Some(s) => s,
@@ -296,7 +287,7 @@ impl ResidentFft {
             }
         }
         if self.shape.scale != 1.0 {
-            let f = gpu.function("fft", SOURCE, "fft_scale")?;
+            let f = gpu.function("fft", SOURCE, SCALE)?;
             let len = rows * self.shape.out_cols;
             let (len_ll, scale) = (len as i64, self.shape.scale as f32);
             let mut b = stream.launch_builder(&f);
@@ -324,7 +315,7 @@ fn as_complex_mut<'a>(
 fn launch(mut builder: cudarc::driver::LaunchArgs<'_>, len: usize) -> Result<()> {
     // SAFETY: every kernel of fft.cu bounds its grid-stride loop by the 64-bit length passed
     // with the buffers, which were allocated (or checked) to hold that many values.
-    unsafe { builder.launch(grid(len)) }
+    unsafe { builder.launch(grid_stride(len)) }
         .map(|_| ())
         .map_err(KernelError::device)
 }

@@ -3,12 +3,16 @@
 //! by a tiled device transpose (and transposed back), so every load and store is coalesced.
 
 use cudarc::driver::{CudaSlice, LaunchArgs, LaunchConfig, PushKernelArg};
-use serrano_kernel_core::kalman::{self, AxisModel, KalmanModel, KalmanParams};
+use serrano_kernel_core::kalman::{self, KalmanParams};
 use serrano_kernel_core::{KernelError, Matrix, Result};
 
 use crate::Gpu;
 
 pub const SOURCE: &str = include_str!("cu/kalman.cu");
+const TRANSPOSE: &str = "kalman_transpose";
+const FILTER: &str = "kalman_filter";
+/// The entry points of [`SOURCE`] this module launches.
+pub const KERNELS: &[&str] = &[TRANSPOSE, FILTER];
 
 pub fn kalman(gpu: &Gpu, tracks: &Matrix, p: &KalmanParams) -> Result<Matrix> {
     kalman::validate(tracks, p)?;
@@ -58,19 +62,11 @@ pub fn kalman_resident(
     let mut out_soa = alloc(rows * out_cols)?;
     transpose(gpu, input, rows, cols, &mut meas_soa)?;
 
-    let axis = match p.model {
-        KalmanModel::Constant => AxisModel {
-            dt: 0.0,
-            q: [p.q * p.dt, 0.0, 0.0],
-            r: p.r,
-            p0: [p.r, 0.0, 0.0],
-        },
-        KalmanModel::ConstantVelocity { .. } => p.axis_model(),
-    };
+    let axis = p.closed_form_axis();
     let velocity = i32::from(s == 2 * m);
     let dims = m as i32;
     let (ntracks, steps_ll) = (rows as i64, steps as i64);
-    let f = gpu.function("kalman", SOURCE, "kalman_filter")?;
+    let f = gpu.function("kalman", SOURCE, FILTER)?;
     let mut b = stream.launch_builder(&f);
     b.arg(&meas_soa)
         .arg(&ntracks)
@@ -108,7 +104,7 @@ fn transpose(
     cols: usize,
     output: &mut CudaSlice<f32>,
 ) -> Result<()> {
-    let f = gpu.function("kalman", SOURCE, "kalman_transpose")?;
+    let f = gpu.function("kalman", SOURCE, TRANSPOSE)?;
     let (rows_ll, cols_ll) = (rows as i64, cols as i64);
     let mut b = gpu.stream().launch_builder(&f);
     b.arg(input).arg(&rows_ll).arg(&cols_ll).arg(output);

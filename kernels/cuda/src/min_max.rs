@@ -6,8 +6,15 @@ use serrano_kernel_core::min_max::{self, Axis, MinMaxParams};
 use serrano_kernel_core::{KernelError, Matrix, Result};
 
 use crate::Gpu;
+use crate::device::grid_stride;
 
 pub const SOURCE: &str = include_str!("cu/min_max.cu");
+const COLS_PARTIAL: &str = "minmax_cols_partial";
+const ROWS_PARTIAL: &str = "minmax_rows_partial";
+const FINALIZE: &str = "minmax_finalize";
+const APPLY: &str = "minmax_apply";
+/// The entry points of [`SOURCE`] this module launches.
+pub const KERNELS: &[&str] = &[COLS_PARTIAL, ROWS_PARTIAL, FINALIZE, APPLY];
 
 /// Values one block of the row reduction covers (256 threads x 32).
 const ROW_CHUNK: usize = 8192;
@@ -63,17 +70,21 @@ pub fn min_max_resident(
     let (groups, nchunks, group_stride, chunk_stride, partials);
     match p.axis {
         Axis::Columns => {
-            let col_tiles = cols.div_ceil(32);
+            // One block per 32 columns in x (the kernel does not stride over columns).
+            let col_tiles = u32::try_from(cols.div_ceil(32))
+                .ok()
+                .filter(|&t| t <= i32::MAX as u32)
+                .ok_or_else(|| KernelError::input(format!("{cols} columns exceed the grid")))?;
             // About 1024 blocks in all, at least 8 rows per chunk.
             let chunks = 1024usize
-                .div_ceil(col_tiles)
+                .div_ceil(col_tiles as usize)
                 .clamp(1, rows.div_ceil(8))
                 .min(65535);
             let rows_per_chunk = rows.div_ceil(chunks);
             let chunks = rows.div_ceil(rows_per_chunk);
             let mut pmin = alloc(gpu, chunks * cols)?;
             let mut pmax = alloc(gpu, chunks * cols)?;
-            let f = gpu.function("min_max", SOURCE, "minmax_cols_partial")?;
+            let f = gpu.function("min_max", SOURCE, COLS_PARTIAL)?;
             let (rows_ll, cols_ll, rpc) = (rows as i64, cols as i64, rows_per_chunk as i64);
             let mut b = stream.launch_builder(&f);
             b.arg(input)
@@ -86,7 +97,7 @@ pub fn min_max_resident(
             launch(
                 b,
                 LaunchConfig {
-                    grid_dim: (col_tiles as u32, chunks as u32, 1),
+                    grid_dim: (col_tiles, chunks as u32, 1),
                     block_dim: (32, 8, 1),
                     shared_mem_bytes: 0,
                 },
@@ -103,7 +114,7 @@ pub fn min_max_resident(
             let chunks = c.div_ceil(ROW_CHUNK);
             let mut pmin = alloc(gpu, r * chunks)?;
             let mut pmax = alloc(gpu, r * chunks)?;
-            let f = gpu.function("min_max", SOURCE, "minmax_rows_partial")?;
+            let f = gpu.function("min_max", SOURCE, ROWS_PARTIAL)?;
             let (rows_ll, cols_ll, chunk_ll, nchunks_ll) =
                 (r as i64, c as i64, ROW_CHUNK as i64, chunks as i64);
             let mut b = stream.launch_builder(&f);
@@ -138,7 +149,7 @@ pub fn min_max_resident(
         .alloc_zeros::<f64>(2 * groups)
         .map_err(KernelError::device)?;
     let (tmin, tmax) = (p.min as f64, p.max as f64);
-    let f = gpu.function("min_max", SOURCE, "minmax_finalize")?;
+    let f = gpu.function("min_max", SOURCE, FINALIZE)?;
     let (groups_ll, nchunks_ll, gs, cs) = (
         groups as i64,
         nchunks as i64,
@@ -155,13 +166,13 @@ pub fn min_max_resident(
         .arg(&tmin)
         .arg(&tmax)
         .arg(&mut maps);
-    launch(b, grid(groups))?;
+    launch(b, grid_stride(groups))?;
     let axis = match p.axis {
         Axis::Columns => 0i32,
         Axis::Rows => 1,
         Axis::All => 2,
     };
-    let f = gpu.function("min_max", SOURCE, "minmax_apply")?;
+    let f = gpu.function("min_max", SOURCE, APPLY)?;
     let (rows_ll, cols_ll) = (rows as i64, cols as i64);
     let mut b = stream.launch_builder(&f);
     b.arg(input)
@@ -171,7 +182,7 @@ pub fn min_max_resident(
         .arg(&maps)
         .arg(&tmin)
         .arg(&mut out);
-    launch(b, grid(len))?;
+    launch(b, grid_stride(len))?;
     Ok(out)
 }
 
@@ -179,14 +190,6 @@ fn alloc(gpu: &Gpu, len: usize) -> Result<CudaSlice<f32>> {
     gpu.stream()
         .alloc_zeros::<f32>(len.max(1))
         .map_err(KernelError::device)
-}
-
-fn grid(len: usize) -> LaunchConfig {
-    LaunchConfig {
-        grid_dim: (len.div_ceil(256).clamp(1, 1 << 20) as u32, 1, 1),
-        block_dim: (256, 1, 1),
-        shared_mem_bytes: 0,
-    }
 }
 
 #[allow(unsafe_code)]

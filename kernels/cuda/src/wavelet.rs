@@ -2,13 +2,18 @@
 //! `serrano_kernel_core::wavelet`): one kernel launch per level, each thread computing one
 //! coefficient (or one reconstructed sample) with the extension mode, every row at once.
 
-use cudarc::driver::{CudaSlice, LaunchArgs, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaSlice, LaunchArgs, PushKernelArg};
 use serrano_kernel_core::wavelet::{self, ExtensionMode, WaveletLayout, WaveletParams};
 use serrano_kernel_core::{KernelError, Matrix, Result};
 
 use crate::Gpu;
+use crate::device::grid_stride;
 
 pub const SOURCE: &str = include_str!("cu/wavelet.cu");
+const DWT: &str = "dwt_level";
+const IDWT: &str = "idwt_level";
+/// The entry points of [`SOURCE`] this module launches.
+pub const KERNELS: &[&str] = &[DWT, IDWT];
 
 pub fn wavelet(gpu: &Gpu, signals: &Matrix, p: &WaveletParams) -> Result<Matrix> {
     let layout = wavelet::validate(signals, p)?;
@@ -26,7 +31,8 @@ pub fn wavelet(gpu: &Gpu, signals: &Matrix, p: &WaveletParams) -> Result<Matrix>
 }
 
 /// Transforms `rows x layout.in_cols` device-resident values (the layout from
-/// [`wavelet::validate`]) into a new `rows x layout.out_cols` buffer; asynchronous.
+/// [`wavelet::validate`] or `p.layout`, checked against `p`) into a new `rows x layout.out_cols`
+/// buffer; asynchronous.
 pub fn wavelet_resident(
     gpu: &Gpu,
     input: &CudaSlice<f32>,
@@ -34,6 +40,13 @@ pub fn wavelet_resident(
     p: &WaveletParams,
     layout: &WaveletLayout,
 ) -> Result<CudaSlice<f32>> {
+    // The kernels address rows through the layout: one made for other parameters would take
+    // them out of the buffers.
+    if p.layout(layout.in_cols)? != *layout {
+        return Err(KernelError::arg(
+            "the wavelet layout was not made for these parameters",
+        ));
+    }
     if input.len() < rows * layout.in_cols {
         return Err(KernelError::input(format!(
             "device signals: {} values for {rows} x {}",
@@ -80,7 +93,7 @@ pub fn wavelet_resident(
     let flen_i = flen as i32;
     let rows_ll = rows as i64;
     if p.inverse {
-        let idwt = gpu.function("wavelet", SOURCE, "idwt_level")?;
+        let idwt = gpu.function("wavelet", SOURCE, IDWT)?;
         let total = layout.in_cols as i64;
         let periodization = i32::from(p.mode == ExtensionMode::Periodization);
         // Level L reads cA_L from the input; later levels read the previous reconstruction.
@@ -121,7 +134,7 @@ pub fn wavelet_resident(
             d_off += len;
         }
     } else {
-        let dwt = gpu.function("wavelet", SOURCE, "dwt_level")?;
+        let dwt = gpu.function("wavelet", SOURCE, DWT)?;
         let total = layout.out_cols as i64;
         let shift = if p.mode == ExtensionMode::Periodization {
             (flen / 2) as i32
@@ -181,16 +194,9 @@ fn split_pair(
 
 #[allow(unsafe_code)]
 fn launch(mut builder: LaunchArgs<'_>, len: usize) -> Result<()> {
-    let blocks = len.div_ceil(256).clamp(1, 1 << 20) as u32;
     // SAFETY: the kernels of wavelet.cu bound their grid-stride loops by rows x length and
     // address rows through the offsets and strides of buffers allocated for the layout.
-    unsafe {
-        builder.launch(LaunchConfig {
-            grid_dim: (blocks, 1, 1),
-            block_dim: (256, 1, 1),
-            shared_mem_bytes: 0,
-        })
-    }
-    .map(|_| ())
-    .map_err(KernelError::device)
+    unsafe { builder.launch(grid_stride(len)) }
+        .map(|_| ())
+        .map_err(KernelError::device)
 }

@@ -1,146 +1,55 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! CUDA min-max scaling against the reference on random data with NaN for every axis and
-//! several shapes, plus the sklearn rules and errors (skipped with the reason where there is
-//! no GPU). Tolerance: 1e-6 of the target range, NaN exactly where the reference has it.
+//! What only the CUDA min-max scaling has (the shared checks are in
+//! `serrano_kernel_core::conformance::min_max`): the device-resident entry point and more
+//! (row, chunk) work items than blocks in the grid. Skipped with the reason where there is no
+//! GPU. Tolerance as in the conformance suite on an accelerator.
 
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use serrano_kernel_core::conformance::{Rng, assert_close};
 use serrano_kernel_core::min_max::{Axis, MinMaxParams};
 use serrano_kernel_core::{KernelBackend, KernelError, Matrix, reference};
 use serrano_kernel_cuda::CudaBackend;
+use serrano_kernel_cuda::min_max::min_max_resident;
 
-fn backend() -> Option<CudaBackend> {
-    match CudaBackend::probe() {
-        Ok(b) => Some(b),
-        Err(e) => {
-            eprintln!("SKIPPED: {e}");
-            None
-        }
+fn params(axis: Axis) -> MinMaxParams {
+    MinMaxParams {
+        min: -1.0,
+        max: 1.0,
+        axis,
     }
 }
 
 #[test]
-fn source_exports_the_kernels() {
-    if !serrano_kernel_cuda::nvrtc_available() {
-        eprintln!("SKIPPED: libnvrtc not found");
+fn more_rows_than_blocks_in_the_grid() {
+    let Ok(b) = CudaBackend::probe().inspect_err(|e| eprintln!("SKIPPED: {e}")) else {
         return;
-    }
-    let ptx = serrano_kernel_cuda::compile(
-        "min_max",
-        serrano_kernel_cuda::min_max::SOURCE,
-        Some("sm_90"),
-    )
-    .unwrap()
-    .to_src();
-    for name in [
-        "minmax_cols_partial",
-        "minmax_rows_partial",
-        "minmax_finalize",
-        "minmax_apply",
-    ] {
-        assert!(ptx.contains(&format!(".entry {name}")), "{name} missing");
-    }
-}
-
-fn random(rng: &mut StdRng, rows: usize, cols: usize, nan: f64) -> Matrix {
-    let offset: f32 = rng.random_range(-1e3..1e3);
-    let data = (0..rows * cols)
-        .map(|_| {
-            if rng.random_bool(nan) {
-                f32::NAN
-            } else {
-                offset + rng.random_range(-50.0..50.0)
-            }
-        })
-        .collect();
-    Matrix::new(rows, cols, data).unwrap()
-}
-
-#[test]
-fn matches_the_reference() {
-    let Some(gpu) = backend() else { return };
-    let mut rng = StdRng::seed_from_u64(71);
-    for (rows, cols) in [
-        (1, 1),
-        (1, 100_000),
-        (100_000, 1),
-        (37, 5),
-        (3000, 33),
-        (3, 40000),
-    ] {
-        for axis in [Axis::Columns, Axis::Rows, Axis::All] {
-            let m = random(&mut rng, rows, cols, 0.1);
-            let p = MinMaxParams {
-                min: -1.0,
-                max: 1.0,
-                axis,
-            };
-            let want = reference::min_max::min_max(&m, &p).unwrap();
-            let got = gpu.min_max(&m, &p).unwrap();
-            for (i, (&a, &b)) in got.data().iter().zip(want.data()).enumerate() {
-                if b.is_nan() {
-                    assert!(a.is_nan(), "{rows}x{cols} {axis:?}: value {i} is {a}");
-                } else {
-                    assert!(
-                        (a - b).abs() <= 4e-6,
-                        "{rows}x{cols} {axis:?}: value {i}: {a} vs {b}"
-                    );
-                }
-            }
-        }
-    }
-}
-
-#[test]
-fn rules_and_errors() {
-    let Some(gpu) = backend() else { return };
-    let m = Matrix::new(2, 3, vec![4.0, f32::NAN, 1.0, 4.0, f32::NAN, 3.0]).unwrap();
-    let out = gpu
-        .min_max(
-            &m,
-            &MinMaxParams {
-                min: 0.0,
-                max: 1.0,
-                axis: Axis::Columns,
-            },
-        )
-        .unwrap();
-    assert_eq!([out.data()[0], out.data()[3]], [0.0, 0.0]);
-    assert!(out.data()[1].is_nan() && out.data()[4].is_nan());
-    assert_eq!([out.data()[2], out.data()[5]], [0.0, 1.0]);
-    let inf = Matrix::new(2, 2, vec![1.0, 2.0, f32::NEG_INFINITY, 3.0]).unwrap();
-    let err = gpu
-        .min_max(
-            &inf,
-            &MinMaxParams {
-                min: 0.0,
-                max: 1.0,
-                axis: Axis::Rows,
-            },
-        )
-        .unwrap_err();
-    assert!(
-        matches!(&err, KernelError::InvalidInput(msg) if msg.contains("row 1, column 0")),
-        "{err}"
-    );
-    let bad = MinMaxParams {
-        min: 1.0,
-        max: 0.0,
-        axis: Axis::All,
     };
+    // The row reduction caps its grid at 2^20 blocks, one work item each: 2^21 + 3 rows loop.
+    let mut m = Rng::new(2).matrix((1 << 21) + 3, 2, -50.0, 50.0);
+    m.data_mut()[12_345] = f32::NAN;
+    let p = params(Axis::Rows);
+    let want = reference::min_max::min_max(&m, &p).unwrap();
+    let got = b.min_max(&m, &p).unwrap();
+    assert_close("2M rows", &got, &want, 6e-6, 0.0);
+}
+
+#[test]
+fn resident_input_is_checked() {
+    let Ok(b) = CudaBackend::probe().inspect_err(|e| eprintln!("SKIPPED: {e}")) else {
+        return;
+    };
+    let gpu = b.gpu();
+    let stream = gpu.stream();
+    let short = stream.alloc_zeros::<f32>(10).unwrap();
     assert!(matches!(
-        gpu.min_max(&m, &bad),
-        Err(KernelError::InvalidArgument(_))
+        min_max_resident(gpu, &short, 4, 3, &params(Axis::All)),
+        Err(KernelError::InvalidInput(_))
     ));
-    let empty = gpu
-        .min_max(
-            &Matrix::new(0, 2, vec![]).unwrap(),
-            &MinMaxParams {
-                min: 0.0,
-                max: 1.0,
-                axis: Axis::All,
-            },
-        )
-        .unwrap();
-    assert_eq!((empty.rows(), empty.cols()), (0, 2));
+    let inf = Matrix::new(2, 2, vec![1.0, 2.0, f32::NEG_INFINITY, 3.0]).unwrap();
+    let dev = stream.clone_htod(inf.data()).unwrap();
+    for axis in [Axis::Columns, Axis::Rows, Axis::All] {
+        assert!(matches!(
+            min_max_resident(gpu, &dev, 2, 2, &params(axis)),
+            Err(KernelError::InvalidInput(_))
+        ));
+    }
 }

@@ -44,3 +44,29 @@ fn probe_without_gpu_is_an_error() {
         Err(e) => eprintln!("no GPU (expected here): {e}"),
     }
 }
+
+#[test]
+fn launched_kernels_are_exported() {
+    if !serrano_kernel_cuda::nvrtc_available() {
+        eprintln!("SKIPPED: libnvrtc not found");
+        return;
+    }
+    use serrano_kernel_cuda::{fft, kalman, min_max, wavelet};
+    // The names each module launches, so that a typo fails here and not first on a GPU.
+    for (name, src, kernels) in [
+        ("kalman", kalman::SOURCE, kalman::KERNELS),
+        ("fft", fft::SOURCE, fft::KERNELS),
+        ("wavelet", wavelet::SOURCE, wavelet::KERNELS),
+        ("min_max", min_max::SOURCE, min_max::KERNELS),
+    ] {
+        let ptx = serrano_kernel_cuda::compile(name, src, Some("sm_90"))
+            .unwrap()
+            .to_src();
+        for kernel in kernels {
+            assert!(
+                ptx.contains(&format!(".entry {kernel}(")),
+                "{name}.cu does not export {kernel}"
+            );
+        }
+    }
+}

@@ -228,3 +228,88 @@ mod reference_savgol_black_scholes {
         );
     }
 }
+
+// ---- Shared helpers of the kalman, fft, wavelet and min_max checks (signal family group) ----
+
+/// What [`Check::run`] holds: a check on a backend with its tolerance factor.
+pub type CheckFn = fn(&dyn KernelBackend, f32);
+
+/// The checks of `kernel`, from `(name, check)` pairs.
+pub fn checks_of(kernel: KernelName, list: &[(&'static str, CheckFn)]) -> Vec<Check> {
+    list.iter()
+        .map(|&(name, run)| Check { kernel, name, run })
+        .collect()
+}
+
+/// A matrix from literal data whose length the check states (`rows · cols`).
+#[track_caller]
+pub fn matrix(rows: usize, cols: usize, data: Vec<f32>) -> Matrix {
+    match Matrix::new(rows, cols, data) {
+        Ok(m) => m,
+        Err(e) => panic!("a check's own {rows}x{cols} matrix: {e}"),
+    }
+}
+
+/// The value of a call that must succeed, or a panic naming the case and the error.
+#[track_caller]
+pub fn ok<T>(what: &str, result: crate::Result<T>) -> T {
+    match result {
+        Ok(v) => v,
+        Err(e) => panic!("{what}: unexpected error: {e}"),
+    }
+}
+
+/// Panics unless `result` is [`crate::KernelError::InvalidArgument`].
+#[track_caller]
+pub fn assert_invalid_argument<T>(what: &str, result: crate::Result<T>) {
+    match result {
+        Err(crate::KernelError::InvalidArgument(_)) => {}
+        Err(e) => panic!("{what}: want an invalid-argument error, got {e}"),
+        Ok(_) => panic!("{what}: want an invalid-argument error, got a result"),
+    }
+}
+
+/// Panics unless `result` is [`crate::KernelError::InvalidInput`]; returns its message.
+#[track_caller]
+pub fn assert_invalid_input<T>(what: &str, result: crate::Result<T>) -> String {
+    match result {
+        Err(crate::KernelError::InvalidInput(msg)) => msg,
+        Err(e) => panic!("{what}: want an invalid-input error, got {e}"),
+        Ok(_) => panic!("{what}: want an invalid-input error, got a result"),
+    }
+}
+
+/// Like [`assert_close`] with a tolerance per row of `rel · max(1, max |want| of the row)`:
+/// the error of a transform (FFT, wavelet) grows with the magnitude of the whole row, not
+/// of each value. NaN matches NaN.
+#[track_caller]
+pub fn assert_close_rows(what: &str, got: &Matrix, want: &Matrix, rel: f32) {
+    assert_eq!(
+        (got.rows(), got.cols()),
+        (want.rows(), want.cols()),
+        "{what}: shape {}x{} vs {}x{}",
+        got.rows(),
+        got.cols(),
+        want.rows(),
+        want.cols()
+    );
+    for r in 0..want.rows() {
+        let scale = want
+            .row(r)
+            .iter()
+            .filter(|v| v.is_finite())
+            .fold(1.0f32, |m, v| m.max(v.abs()));
+        for (c, (&g, &w)) in got.row(r).iter().zip(want.row(r)).enumerate() {
+            let ok = if w.is_nan() {
+                g.is_nan()
+            } else {
+                (g - w).abs() <= rel * scale
+            };
+            assert!(
+                ok,
+                "{what}: row {r}, col {c} is {g}, want {w} (tolerance {})",
+                rel * scale
+            );
+        }
+    }
+}
