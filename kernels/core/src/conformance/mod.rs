@@ -180,3 +180,42 @@ macro_rules! conformance_tests {
         }
     };
 }
+
+// ---- Helpers of the knn, kmeans and dtw checks (distance kernels) ----
+
+/// The value of `r`, or a panic naming `what` and the error.
+#[track_caller]
+pub fn ok<T>(what: &str, r: crate::Result<T>) -> T {
+    r.unwrap_or_else(|e| panic!("{what}: unexpected error: {e}"))
+}
+
+/// Panics unless `r` is an error that `is_kind` accepts (`kind` names it); returns the error.
+#[track_caller]
+pub fn expect_error<T>(
+    what: &str,
+    r: crate::Result<T>,
+    kind: &str,
+    is_kind: fn(&crate::KernelError) -> bool,
+) -> crate::KernelError {
+    match r {
+        Ok(_) => panic!("{what}: succeeded, want {kind}"),
+        Err(e) if is_kind(&e) => e,
+        Err(e) => panic!("{what}: {e}, want {kind}"),
+    }
+}
+
+/// Panics unless `r` is `KernelError::InvalidInput`; returns the error.
+#[track_caller]
+pub fn expect_invalid_input<T>(what: &str, r: crate::Result<T>) -> crate::KernelError {
+    expect_error(what, r, "InvalidInput", |e| {
+        matches!(e, crate::KernelError::InvalidInput(_))
+    })
+}
+
+/// Panics unless `r` is `KernelError::InvalidArgument`; returns the error.
+#[track_caller]
+pub fn expect_invalid_argument<T>(what: &str, r: crate::Result<T>) -> crate::KernelError {
+    expect_error(what, r, "InvalidArgument", |e| {
+        matches!(e, crate::KernelError::InvalidArgument(_))
+    })
+}
