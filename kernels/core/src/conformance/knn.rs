@@ -5,10 +5,10 @@
 //! the exact distances of the two points tie within that tolerance; no query repeats a
 //! neighbour. On small-integer data every distance is exact, so results must be identical.
 
-use super::{Check, Rng, expect_invalid_argument, expect_invalid_input, ok};
+use super::{Check, Rng, expect_invalid_argument, expect_invalid_input, ok, small_ints};
 use crate::knn::{KnnOutput, KnnParams, Metric, exact_distance, majority_vote};
 use crate::reference::knn as reference;
-use crate::{KernelBackend, KernelName, Matrix};
+use crate::{KernelBackend, KernelError, KernelName, Matrix};
 
 pub fn checks() -> Vec<Check> {
     vec![
@@ -18,6 +18,7 @@ pub fn checks() -> Vec<Check> {
         check("cosine of zero vectors is 1", cosine_zero_vectors),
         check("no queries, bad shapes, k and values", edges_and_errors),
         check("labels vote on the neighbours", labels_vote),
+        check("k of 2048: the neighbours or Unsupported", large_k),
     ]
 }
 
@@ -42,7 +43,7 @@ fn params(k: usize, metric: Metric) -> KnnParams {
 
 /// Compares `got` with the reference at the tolerances of the module docs.
 #[track_caller]
-fn assert_matches(points: &Matrix, queries: &Matrix, p: &KnnParams, got: &KnnOutput, tol: f32) {
+pub fn assert_matches(points: &Matrix, queries: &Matrix, p: &KnnParams, got: &KnnOutput, tol: f32) {
     let what = format!(
         "knn {}x{} points, {} queries, k={} {:?}",
         points.rows(),
@@ -119,12 +120,8 @@ fn exact_ties(b: &dyn KernelBackend, _tol: f32) {
     // Coordinates in {0, 1, 2}: every squared difference, sum and expansion is exact in f32,
     // so ties are exact and must resolve to the lower index as in the reference.
     let mut rng = Rng::new(5);
-    let mut int_matrix = |rows: usize| {
-        let data = (0..rows * 3).map(|_| rng.below(3) as f32).collect();
-        ok("int matrix", Matrix::new(rows, 3, data))
-    };
-    let points = int_matrix(600);
-    let queries = int_matrix(80);
+    let points = small_ints(&mut rng, 600, 3, 3);
+    let queries = small_ints(&mut rng, 80, 3, 3);
     for metric in [Metric::Euclidean, Metric::SqEuclidean, Metric::Manhattan] {
         let p = params(12, metric);
         let got = ok("knn exact ties", b.knn(&points, &queries, &p));
@@ -241,4 +238,19 @@ fn labels_vote(b: &dyn KernelBackend, _tol: f32) {
     );
     let votes = ok("vote", majority_vote(&out.indices, &labels));
     assert_eq!(votes.data(), &[0, 1], "knn labels vote");
+}
+
+fn large_k(b: &dyn KernelBackend, tol: f32) {
+    // Device selections keep a bounded candidate list per query (2048 on CUDA and OpenCL):
+    // beyond it a backend answers Unsupported, so that the registry falls back, never a wrong
+    // or partial result.
+    let mut rng = Rng::new(11);
+    let points = rng.matrix(2058, 2, 0.0, 1.0);
+    let queries = rng.matrix(2, 2, 0.0, 1.0);
+    let p = params(2048, Metric::Euclidean);
+    match b.knn(&points, &queries, &p) {
+        Ok(got) => assert_matches(&points, &queries, &p, &got, tol),
+        Err(KernelError::Unsupported { .. }) => {}
+        Err(e) => panic!("knn k=2048: {e}, want the neighbours or Unsupported"),
+    }
 }

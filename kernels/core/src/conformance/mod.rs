@@ -23,18 +23,14 @@ pub mod wavelet;
 
 /// Deterministic SplitMix64 numbers, so that a failure reproduces from its seed.
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub struct Rng(crate::kmeans::SplitMix64);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Self(seed ^ 0x5DEE_CE66_D1CE_4E5B)
+        Self(crate::kmeans::SplitMix64::new(seed ^ 0x5DEE_CE66_D1CE_4E5B))
     }
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     /// Uniform in `[lo, hi)`.
     pub fn f32(&mut self, lo: f32, hi: f32) -> f32 {
@@ -218,4 +214,11 @@ pub fn expect_invalid_argument<T>(what: &str, r: crate::Result<T>) -> crate::Ker
     expect_error(what, r, "InvalidArgument", |e| {
         matches!(e, crate::KernelError::InvalidArgument(_))
     })
+}
+
+/// A `rows x cols` matrix of integers in `0..levels` (as `f32`): every distance, sum and
+/// expansion on it is exact in `f32`, so ties are exact on every backend.
+pub fn small_ints(rng: &mut Rng, rows: usize, cols: usize, levels: usize) -> Matrix {
+    let data = (0..rows * cols).map(|_| rng.below(levels) as f32).collect();
+    Matrix::new(rows, cols, data).unwrap_or_else(|_| unreachable!("shape matches"))
 }
