@@ -216,8 +216,8 @@ pub fn expect_invalid_argument<T>(what: &str, r: crate::Result<T>) -> crate::Ker
     })
 }
 
-/// A `rows x cols` matrix of integers in `0..levels` (as `f32`): every distance, sum and
-/// expansion on it is exact in `f32`, so ties are exact on every backend.
+/// A `rows x cols` matrix of integers in `0..levels` (as `f32`): direct sums of squared or
+/// absolute differences on it are exact in `f32` in any order, so equal distances tie exactly.
 pub fn small_ints(rng: &mut Rng, rows: usize, cols: usize, levels: usize) -> Matrix {
     let data = (0..rows * cols).map(|_| rng.below(levels) as f32).collect();
     Matrix::new(rows, cols, data).unwrap_or_else(|_| unreachable!("shape matches"))
