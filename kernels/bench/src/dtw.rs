@@ -8,7 +8,9 @@ use std::time::Duration;
 use serrano_kernel_core::Matrix;
 use serrano_kernel_core::dtw::DtwParams;
 
-use crate::{Figure, Mode, best_of, random_f32};
+use serrano_kernel_cuda::dtw::{DeviceDtw, Strategy};
+
+use crate::{Device, Figure, Mode, best_ok, random_f32};
 
 /// notes/speeds.md: DTW length 128 on 2 cores (tslearn), G cell updates/s.
 const CPU_BASELINE_G: f64 = 0.143;
@@ -56,196 +58,57 @@ impl Case {
     }
 }
 
-/// Figures of dtw in `mode`; `quick` shrinks the sizes for a smoke run.
+/// Figures of dtw in `mode`; `quick` shrinks the sizes for a smoke run. OpenCL has no dtw.
 pub fn run(mode: Mode, quick: bool) -> Vec<Figure> {
-    match mode {
-        Mode::Cpu => cpu(quick),
-        Mode::Gpu => gpu(quick),
-        Mode::OpenCl => Vec::new(),
+    if mode == Mode::OpenCl {
+        return Vec::new();
     }
-}
-
-fn note(band: f64, full: f64, secs: f64, scale: f64, unit: &str, extra: &str) -> String {
-    let mut s = "counts cells inside the band".to_string();
-    if band < full {
-        s.push_str(&format!(
-            "; L^2-equivalent {:.3} {unit}",
-            full / secs / scale
-        ));
-    }
-    s.push_str(extra);
-    s
-}
-
-fn cpu(quick: bool) -> Vec<Figure> {
-    let cases = if quick {
-        vec![
-            Case {
-                n: 64,
-                k: 32,
-                len: 128,
-                window: None,
-                baseline: Some(CPU_BASELINE_G),
-            },
-            Case {
-                n: 16,
-                k: 8,
-                len: 1000,
-                window: Some(200),
-                baseline: None,
-            },
-        ]
-    } else {
-        vec![
-            Case {
-                n: 2000,
-                k: 256,
-                len: 128,
-                window: None,
-                baseline: Some(CPU_BASELINE_G),
-            },
-            Case {
-                n: 256,
-                k: 64,
-                len: 1000,
-                window: Some(200),
-                baseline: None,
-            },
-            Case {
-                n: 64,
-                k: 32,
-                len: 1000,
-                window: None,
-                baseline: None,
-            },
-        ]
+    let Some(device) = Device::probe(mode, "dtw") else {
+        return Vec::new();
     };
-    let (runs, min_time) = if quick {
-        (1, Duration::ZERO)
-    } else {
-        (2, Duration::from_millis(500))
+    let (runs, min_time) = match (quick, mode) {
+        (true, _) => (1, Duration::ZERO),
+        (false, Mode::Cpu) => (2, Duration::from_millis(500)),
+        (false, _) => (3, Duration::from_millis(500)),
     };
-    let threads = rayon::current_num_threads();
+    // CPU figures in G cell updates/s against the tslearn baseline (aim 10x); GPU in T/s.
+    let (scale, unit, short, aim) = match mode {
+        Mode::Cpu => (1e9, "G cell updates/s", "G/s", Some(10.0)),
+        _ => (1e12, "T cell updates/s", "T/s", None),
+    };
     let mut figures = Vec::new();
-    for case in cases {
+    for case in cases(mode, quick) {
         let (a, b, p) = case.inputs();
-        let mut failed = None;
-        let t = best_of(runs, min_time, || {
-            if let Err(e) = serrano_kernel_cpu::dtw::dtw(&a, &b, &p) {
-                failed = Some(e);
+        let (band, full) = case.cells(&p);
+        let timed = match &device {
+            Device::Cuda(cuda) => {
+                // Data resident on the device: only the kernel (and its completion) is timed,
+                // after a warm-up run that compiles the module.
+                let gpu = cuda.gpu();
+                DeviceDtw::new(gpu, &a, &b, &p, Strategy::Auto).and_then(|mut job| {
+                    job.run(gpu)?;
+                    best_ok(runs, min_time, || job.run(gpu))
+                })
             }
-        });
-        let (band, full) = case.cells(&p);
-        let secs = t.as_secs_f64();
-        figures.push(Figure {
-            kernel: "dtw",
-            size: case.size(),
-            value: band / secs / 1e9,
-            unit: "G cell updates/s",
-            baseline: case.baseline,
-            aim_ratio: case.baseline.map(|_| 10.0),
-            note: match failed {
-                Some(e) => format!("FAILED: {e}"),
-                None => note(
-                    band,
-                    full,
-                    secs,
-                    1e9,
-                    "G/s",
-                    &format!("; {threads} threads"),
-                ),
-            },
-        });
-    }
-    figures
-}
-
-fn gpu(quick: bool) -> Vec<Figure> {
-    use serrano_kernel_cuda::dtw::{DeviceDtw, Strategy};
-    let backend = match serrano_kernel_cuda::CudaBackend::probe() {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("dtw gpu benchmark skipped: {e}");
-            return Vec::new();
-        }
-    };
-    let gpu = backend.gpu();
-    let cases = if quick {
-        vec![
-            Case {
-                n: 512,
-                k: 64,
-                len: 128,
-                window: None,
-                baseline: Some(GPU_BASELINE_T_128),
-            },
-            Case {
-                n: 64,
-                k: 16,
-                len: 1000,
-                window: Some(200),
-                baseline: None,
-            },
-        ]
-    } else {
-        vec![
-            Case {
-                n: 20_000,
-                k: 256,
-                len: 128,
-                window: None,
-                baseline: Some(GPU_BASELINE_T_128),
-            },
-            Case {
-                n: 10_000,
-                k: 256,
-                len: 256,
-                window: None,
-                baseline: Some(GPU_BASELINE_T_256),
-            },
-            Case {
-                n: 10_000,
-                k: 64,
-                len: 1000,
-                window: Some(200),
-                baseline: None,
-            },
-            Case {
-                n: 2_000,
-                k: 64,
-                len: 1000,
-                window: None,
-                baseline: None,
-            },
-        ]
-    };
-    let (runs, min_time) = if quick {
-        (1, Duration::ZERO)
-    } else {
-        (3, Duration::from_millis(500))
-    };
-    let mut figures = Vec::new();
-    for case in cases {
-        let (a, b, p) = case.inputs();
-        let (band, full) = case.cells(&p);
-        // Data resident on the device: only the kernel (and its completion) is timed.
-        let result = DeviceDtw::new(gpu, &a, &b, &p, Strategy::Auto).and_then(|mut job| {
-            job.run(gpu)?; // warm-up: compiles the module
-            let mut failed = None;
-            let t = best_of(runs, min_time, || {
-                if let Err(e) = job.run(gpu) {
-                    failed = Some(e);
-                }
-            });
-            failed.map_or(Ok(t), Err)
-        });
-        let (value, text) = match result {
-            Ok(t) => {
+            _ => best_ok(runs, min_time, || {
+                device.backend().dtw(&a, &b, &p).map(drop)
+            }),
+        };
+        let (value, note) = match timed {
+            Ok((t, ())) => {
                 let secs = t.as_secs_f64();
-                (
-                    band / secs / 1e12,
-                    note(band, full, secs, 1e12, "T/s", "; aim >= 1 T/s"),
-                )
+                let mut note = "counts cells inside the band".to_string();
+                if band < full {
+                    note.push_str(&format!(
+                        "; L^2-equivalent {:.3} {short}",
+                        full / secs / scale
+                    ));
+                }
+                note.push_str(&match mode {
+                    Mode::Cpu => format!("; {}", device.note()),
+                    _ => "; aim >= 1 T/s".to_string(),
+                });
+                (band / secs / scale, note)
             }
             Err(e) => (0.0, format!("FAILED: {e}")),
         };
@@ -253,11 +116,45 @@ fn gpu(quick: bool) -> Vec<Figure> {
             kernel: "dtw",
             size: case.size(),
             value,
-            unit: "T cell updates/s",
+            unit,
             baseline: case.baseline,
-            aim_ratio: None,
-            note: text,
+            aim_ratio: case.baseline.and(aim),
+            note,
         });
     }
     figures
+}
+
+fn case(n: usize, k: usize, len: usize, window: Option<usize>, baseline: Option<f64>) -> Case {
+    Case {
+        n,
+        k,
+        len,
+        window,
+        baseline,
+    }
+}
+
+fn cases(mode: Mode, quick: bool) -> Vec<Case> {
+    match (mode, quick) {
+        (Mode::Cpu, true) => vec![
+            case(64, 32, 128, None, Some(CPU_BASELINE_G)),
+            case(16, 8, 1000, Some(200), None),
+        ],
+        (Mode::Cpu, false) => vec![
+            case(2000, 256, 128, None, Some(CPU_BASELINE_G)),
+            case(256, 64, 1000, Some(200), None),
+            case(64, 32, 1000, None, None),
+        ],
+        (_, true) => vec![
+            case(512, 64, 128, None, Some(GPU_BASELINE_T_128)),
+            case(64, 16, 1000, Some(200), None),
+        ],
+        (_, false) => vec![
+            case(20_000, 256, 128, None, Some(GPU_BASELINE_T_128)),
+            case(10_000, 256, 256, None, Some(GPU_BASELINE_T_256)),
+            case(10_000, 64, 1000, Some(200), None),
+            case(2_000, 64, 1000, None, None),
+        ],
+    }
 }

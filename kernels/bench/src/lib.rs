@@ -144,17 +144,10 @@ pub fn host_backend(
     kernel: &str,
     mode: Mode,
 ) -> Option<Box<dyn serrano_kernel_core::KernelBackend>> {
-    match mode {
-        Mode::Cpu => Some(Box::new(serrano_kernel_cpu::CpuBackend::new())),
-        Mode::OpenCl => match serrano_kernel_opencl::OpenClBackend::probe() {
-            Ok(b) => Some(Box::new(b)),
-            Err(e) => {
-                eprintln!("{kernel}: no OpenCL device: {e}");
-                None
-            }
-        },
-        Mode::Gpu => None,
+    if mode == Mode::Gpu {
+        return None;
     }
+    Device::probe(mode, kernel).map(Device::into_backend)
 }
 
 /// The best time of `call` (see [`best_of`], at least 3 runs) after one call that must succeed;
@@ -164,13 +157,9 @@ pub fn time_call<T>(
     min_time: Duration,
     mut call: impl FnMut() -> serrano_kernel_core::Result<T>,
 ) -> Option<Duration> {
-    if let Err(e) = call() {
-        eprintln!("{what}: {e}");
-        return None;
-    }
-    Some(best_of(3, min_time, || {
-        let _ = call();
-    }))
+    time_checked(3, min_time, || call().map(|_| ()))
+        .inspect_err(|e| eprintln!("{what}: {e}"))
+        .ok()
 }
 
 // ---- Shared scaffold of the kalman, fft, wavelet and min_max benchmarks (signal family group) ----
@@ -197,15 +186,7 @@ pub fn time_checked(
     mut f: impl FnMut() -> serrano_kernel_core::Result<()>,
 ) -> serrano_kernel_core::Result<Duration> {
     f()?;
-    let mut failed = None;
-    let time = best_of(min_runs, min_time, || {
-        if failed.is_none()
-            && let Err(e) = f()
-        {
-            failed = Some(e);
-        }
-    });
-    failed.map_or(Ok(time), Err)
+    best_ok(min_runs, min_time, f).map(|(time, ())| time)
 }
 
 /// A host-array CPU call timed as the CPU figures are (3 runs, 2 s at least).
@@ -222,9 +203,10 @@ pub fn cpu_note() -> String {
 
 /// The CUDA backend, or `None` after saying why `what`'s GPU figures are skipped.
 pub fn cuda_or_skip(what: &str) -> Option<serrano_kernel_cuda::CudaBackend> {
-    serrano_kernel_cuda::CudaBackend::probe()
-        .inspect_err(|e| eprintln!("{what} gpu: skipped, {e}"))
-        .ok()
+    match Device::probe(Mode::Gpu, what)? {
+        Device::Cuda(b) => Some(b),
+        _ => None,
+    }
 }
 
 /// A device-resident GPU call timed as the GPU figures are (5 runs, 1 s at least), each run
@@ -240,4 +222,95 @@ pub fn time_gpu(
             .synchronize()
             .map_err(serrano_kernel_core::KernelError::device)
     })
+}
+
+// ---- Helpers of the knn, kmeans and dtw benchmarks (usable by any family) ----
+
+/// `n` in words: "1M", "200k", or the number itself.
+pub fn count_label(n: usize) -> String {
+    if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
+        format!("{}M", n / 1_000_000)
+    } else if n >= 1000 && n.is_multiple_of(1000) {
+        format!("{}k", n / 1000)
+    } else {
+        n.to_string()
+    }
+}
+
+/// Runs `f` until `min_time` has passed (at least `min_runs` times, at least once) and returns
+/// the best time with the last output, or the first error (which ends the runs).
+pub fn best_ok<T, E>(
+    min_runs: usize,
+    min_time: Duration,
+    mut f: impl FnMut() -> Result<T, E>,
+) -> Result<(Duration, T), E> {
+    let start = Instant::now();
+    let mut best = Duration::MAX;
+    let mut runs = 0;
+    loop {
+        let t = Instant::now();
+        let out = f()?;
+        best = best.min(t.elapsed());
+        runs += 1;
+        if runs >= min_runs && start.elapsed() >= min_time {
+            return Ok((best, out));
+        }
+    }
+}
+
+/// Runs and least total time of a figure in `mode` (kernel calls of up to seconds): 2 runs over
+/// 2 s on the CPU, 3 over 2 s on a GPU, 1 over 1 s through OpenCL (pocl is slow).
+pub fn standard_runs(mode: Mode) -> (usize, Duration) {
+    match mode {
+        Mode::Cpu => (2, Duration::from_secs(2)),
+        Mode::Gpu => (3, Duration::from_secs(2)),
+        Mode::OpenCl => (1, Duration::from_secs(1)),
+    }
+}
+
+/// The device a benchmark mode runs on, probed once per family.
+pub enum Device {
+    Cpu(serrano_kernel_cpu::CpuBackend),
+    Cuda(serrano_kernel_cuda::CudaBackend),
+    OpenCl(serrano_kernel_opencl::OpenClBackend),
+}
+
+impl Device {
+    /// The device of `mode`, or None (after saying why `kernel` is skipped) when it is absent.
+    pub fn probe(mode: Mode, kernel: &str) -> Option<Device> {
+        let found = match mode {
+            Mode::Cpu => Ok(Device::Cpu(serrano_kernel_cpu::CpuBackend::new())),
+            Mode::Gpu => serrano_kernel_cuda::CudaBackend::probe().map(Device::Cuda),
+            Mode::OpenCl => serrano_kernel_opencl::OpenClBackend::probe().map(Device::OpenCl),
+        };
+        found
+            .map_err(|e| eprintln!("{kernel} {mode:?}: no device: {e}"))
+            .ok()
+    }
+
+    pub fn into_backend(self) -> Box<dyn serrano_kernel_core::KernelBackend> {
+        match self {
+            Device::Cpu(b) => Box::new(b),
+            Device::Cuda(b) => Box::new(b),
+            Device::OpenCl(b) => Box::new(b),
+        }
+    }
+
+    pub fn backend(&self) -> &dyn serrano_kernel_core::KernelBackend {
+        match self {
+            Device::Cpu(b) => b,
+            Device::Cuda(b) => b,
+            Device::OpenCl(b) => b,
+        }
+    }
+
+    /// What a figure's note says about the device: threads, GPU name, or the OpenCL device
+    /// (whose figures compare with the CPU baselines).
+    pub fn note(&self) -> String {
+        match self {
+            Device::Cpu(_) => format!("{} threads", rayon::current_num_threads()),
+            Device::Cuda(b) => b.gpu().name().to_string(),
+            Device::OpenCl(b) => format!("{} (baseline: CPU table)", b.cl().description()),
+        }
+    }
 }

@@ -95,6 +95,19 @@ mod tests {
     }
 
     #[test]
+    fn window_from_params() {
+        let params = Params::from_pairs(["w=200"]).unwrap();
+        assert_eq!(DtwParams::from_params(&params).unwrap().window, Some(200));
+        let params = Params::from_pairs(["window=-3"]).unwrap();
+        assert!(matches!(
+            DtwParams::from_params(&params),
+            Err(KernelError::InvalidArgument(_))
+        ));
+        let none = DtwParams::from_params(&Params::new()).unwrap();
+        assert_eq!(none.window, None);
+    }
+
+    #[test]
     fn empty_series_and_non_finite_values_are_rejected() {
         let p = DtwParams { window: None };
         let ok = Matrix::filled(2, 3, 1.0);

@@ -470,6 +470,26 @@ pub fn accumulate(data: &Matrix, labels: &[u32], dist2: &[f64], k: usize) -> Ass
     a
 }
 
+/// Centroids shifted by a centring mean `m` (see `crate::knn::centring_mean`), for steps that
+/// rank with the expansion `|x - c|^2 = |x - m|^2 + (|c'|^2 + 2 m.c') - 2 x.c'` where
+/// `c' = c - m`: the `k x d` values `c'` (row-major) and the per-centroid term
+/// `|c'|^2 + 2 m.c'` (the `|x - m|^2` term is the same for every centroid), both rounded from
+/// `f64`.
+pub fn centred_centroids(c: &Matrix, mean: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let mut shifted = Vec::with_capacity(c.len());
+    let mut term = Vec::with_capacity(c.rows());
+    for j in 0..c.rows() {
+        let mut t = 0f64;
+        for (&v, &m) in c.row(j).iter().zip(mean) {
+            let s = f64::from(v) - f64::from(m);
+            t += s * s + 2.0 * f64::from(m) * s;
+            shifted.push(s as f32);
+        }
+        term.push(t as f32);
+    }
+    (shifted, term)
+}
+
 /// The position of the smallest value, ties → the lower index.
 pub fn argmin(row: &[f32]) -> usize {
     let mut best = 0;
@@ -696,6 +716,29 @@ mod tests {
         let mut v = r.data().to_vec();
         v.sort_by(f32::total_cmp);
         assert_eq!(v, data.data());
+    }
+
+    #[test]
+    fn centred_centroids_rank_as_the_distance() {
+        // |x - c|^2 = |x - m|^2 + term - 2 x.c' for every centroid c.
+        let c = Matrix::new(2, 2, vec![1.0f32, 2.0, -3.0, 0.5]).unwrap();
+        let m = [1.0f32, 1.0];
+        let (shifted, term) = centred_centroids(&c, &m);
+        assert_eq!(shifted, vec![0.0, 1.0, -4.0, -0.5]);
+        let x = [3.0f32, 5.0];
+        let xm = sq_dist_f64(&x, &m);
+        for j in 0..2 {
+            let dot: f64 = x
+                .iter()
+                .zip(&shifted[j * 2..j * 2 + 2])
+                .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                .sum();
+            let score = xm + f64::from(term[j]) - 2.0 * dot;
+            assert!(
+                (score - sq_dist_f64(&x, c.row(j))).abs() < 1e-9,
+                "centroid {j}"
+            );
+        }
     }
 
     #[test]

@@ -89,21 +89,7 @@ pub fn validate(points: &Matrix, queries: &Matrix, p: &KnnParams) -> Result<()> 
     if d == 0 {
         return Err(KernelError::input("points have no columns (d == 0)"));
     }
-    if queries.cols() != d {
-        return Err(KernelError::input(format!(
-            "queries have {} columns but points have {d}",
-            queries.cols()
-        )));
-    }
-    if p.k == 0 {
-        return Err(KernelError::arg("k must be at least 1"));
-    }
-    if p.k > n {
-        return Err(KernelError::arg(format!(
-            "Expected n_neighbors <= n_samples, but n_samples = {n}, n_neighbors = {}",
-            p.k
-        )));
-    }
+    validate_search(n, d, queries, p.k)?;
     if n > u32::MAX as usize {
         return Err(KernelError::input(format!(
             "{n} points exceed the u32 index range"
@@ -111,6 +97,56 @@ pub fn validate(points: &Matrix, queries: &Matrix, p: &KnnParams) -> Result<()> 
     }
     points.require_finite("points")?;
     queries.require_finite("queries")
+}
+
+/// The checks of [`validate`] that concern one search of `n` points of `d` columns: the query
+/// columns and `k` (finiteness of the queries is left to the caller), for backends whose
+/// points were checked once when they were made resident.
+pub fn validate_search(n: usize, d: usize, queries: &Matrix, k: usize) -> Result<()> {
+    if queries.cols() != d {
+        return Err(KernelError::input(format!(
+            "queries have {} columns but points have {d}",
+            queries.cols()
+        )));
+    }
+    if k == 0 {
+        return Err(KernelError::arg("k must be at least 1"));
+    }
+    if k > n {
+        return Err(KernelError::arg(format!(
+            "Expected n_neighbors <= n_samples, but n_samples = {n}, n_neighbors = {k}"
+        )));
+    }
+    Ok(())
+}
+
+/// Rows [`centring_mean`] averages at most.
+pub const MEAN_SAMPLE: usize = 4096;
+
+/// The mean of up to [`MEAN_SAMPLE`] evenly spaced rows (zeros without rows): the centre that
+/// backends ranking with the `|x|^2 - 2 x.y + |y|^2` expansion subtract first, so that data far
+/// from the origin does not cancel away (any centre is exact; a near one keeps the terms small).
+pub fn centring_mean(m: &Matrix) -> Vec<f32> {
+    let (n, d) = (m.rows(), m.cols());
+    let step = n.div_ceil(MEAN_SAMPLE).max(1);
+    let mut sum = vec![0f64; d];
+    let mut count = 0usize;
+    for r in (0..n).step_by(step) {
+        for (s, &v) in sum.iter_mut().zip(m.row(r)) {
+            *s += f64::from(v);
+        }
+        count += 1;
+    }
+    sum.iter()
+        .map(|s| (s / count.max(1) as f64) as f32)
+        .collect()
+}
+
+/// `1 / |row|` in `f64`, and 0 for a zero vector (which the cosine metric puts at distance 1
+/// from everything).
+pub fn inverse_norm(row: &[f32]) -> f64 {
+    let n2: f64 = row.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+    if n2 > 0.0 { 1.0 / n2.sqrt() } else { 0.0 }
 }
 
 /// Extra candidates a backend that ranks with a rounded expansion keeps beyond `k`.
@@ -121,41 +157,51 @@ pub fn candidate_count(k: usize, n: usize) -> usize {
     (k + CANDIDATE_MARGIN).min(n)
 }
 
-/// `sum (a_i - b_i)^2` in `f64` with eight interleaved partial sums (a fixed order, so every
+/// [`candidate_count`] for a device whose selection holds at most `max` candidates per query;
+/// beyond that `backend` answers `Unsupported` (and the registry falls back to another).
+pub fn device_candidate_count(
+    k: usize,
+    n: usize,
+    max: usize,
+    backend: &'static str,
+) -> Result<usize> {
+    let kc = candidate_count(k, n);
+    if kc > max {
+        return Err(KernelError::Unsupported {
+            kernel: "knn",
+            backend,
+        });
+    }
+    Ok(kc)
+}
+
+/// `sum term(a_i - b_i)` in `f64` with eight interleaved partial sums (a fixed order, so every
 /// caller gets the same bits, and a loop that vectorises).
-#[inline]
-pub fn sq_dist_f64(a: &[f32], b: &[f32]) -> f64 {
+#[inline(always)]
+fn sum_of_diffs(a: &[f32], b: &[f32], term: impl Fn(f64) -> f64) -> f64 {
     let mut acc = [0f64; 8];
     let ca = a.chunks_exact(8);
     let cb = b.chunks_exact(8);
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
         for l in 0..8 {
-            let t = f64::from(x[l]) - f64::from(y[l]);
-            acc[l] += t * t;
+            acc[l] += term(f64::from(x[l]) - f64::from(y[l]));
         }
     }
     for (l, (x, y)) in ra.iter().zip(rb).enumerate() {
-        let t = f64::from(*x) - f64::from(*y);
-        acc[l] += t * t;
+        acc[l] += term(f64::from(*x) - f64::from(*y));
     }
     acc.iter().sum()
 }
 
+/// `sum (a_i - b_i)^2` in `f64` (see [`sum_of_diffs`] for the order of additions).
+#[inline]
+pub fn sq_dist_f64(a: &[f32], b: &[f32]) -> f64 {
+    sum_of_diffs(a, b, |t| t * t)
+}
+
 fn l1_f64(a: &[f32], b: &[f32]) -> f64 {
-    let mut acc = [0f64; 8];
-    let ca = a.chunks_exact(8);
-    let cb = b.chunks_exact(8);
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += (f64::from(x[l]) - f64::from(y[l])).abs();
-        }
-    }
-    for (l, (x, y)) in ra.iter().zip(rb).enumerate() {
-        acc[l] += (f64::from(*x) - f64::from(*y)).abs();
-    }
-    acc.iter().sum()
+    sum_of_diffs(a, b, f64::abs)
 }
 
 fn cosine_f64(a: &[f32], b: &[f32]) -> f64 {
@@ -217,61 +263,6 @@ pub fn finish_query(
         *slot_d = dist as f32;
     }
     Ok(())
-}
-
-/// The `k` best of `score`-ranked candidates: a bounded list kept sorted by `(score, index)`,
-/// for backends that select candidates on the host or merge per-thread lists.
-#[derive(Debug, Clone)]
-pub struct TopK {
-    cap: usize,
-    items: Vec<(f32, u32)>,
-}
-
-impl TopK {
-    pub fn new(cap: usize) -> Self {
-        Self {
-            cap,
-            items: Vec::with_capacity(cap + 1),
-        }
-    }
-    /// The score a new candidate must beat (strictly, or tie with a lower index) to enter.
-    #[inline]
-    pub fn threshold(&self) -> f32 {
-        if self.items.len() < self.cap {
-            f32::INFINITY
-        } else {
-            self.items.last().map_or(f32::INFINITY, |w| w.0)
-        }
-    }
-    /// Offers a candidate; keeps the `cap` best by `(score, index)`.
-    #[inline]
-    pub fn push(&mut self, score: f32, index: u32) {
-        if self.cap == 0 {
-            return;
-        }
-        if self.items.len() == self.cap
-            && let Some(&(ws, wi)) = self.items.last()
-            && (score, index) >= (ws, wi)
-        {
-            return;
-        }
-        let pos = self
-            .items
-            .partition_point(|&(s, i)| s < score || (s == score && i < index));
-        self.items.insert(pos, (score, index));
-        self.items.truncate(self.cap);
-    }
-    pub fn merge(&mut self, other: &TopK) {
-        for &(s, i) in &other.items {
-            self.push(s, i);
-        }
-    }
-    pub fn items(&self) -> &[(f32, u32)] {
-        &self.items
-    }
-    pub fn indices(&self) -> Vec<u32> {
-        self.items.iter().map(|&(_, i)| i).collect()
-    }
 }
 
 /// The most frequent label among each query's neighbours (ties → the smallest label): `q x 1`.
@@ -361,17 +352,21 @@ mod tests {
     }
 
     #[test]
-    fn topk_keeps_best_with_index_ties() {
-        let mut t = TopK::new(3);
-        for (s, i) in [(5.0, 0), (1.0, 1), (1.0, 7), (3.0, 2), (1.0, 4), (0.5, 9)] {
-            t.push(s, i);
-        }
-        assert_eq!(t.items(), &[(0.5, 9), (1.0, 1), (1.0, 4)]);
-        assert_eq!(t.threshold(), 1.0);
-        let mut u = TopK::new(3);
-        u.push(1.0, 0);
-        t.merge(&u);
-        assert_eq!(t.indices(), vec![9, 0, 1]);
+    fn centring_mean_inverse_norm_and_device_limit() {
+        let m = Matrix::new(3, 2, vec![1.0f32, 10.0, 2.0, 20.0, 3.0, 30.0]).unwrap();
+        assert_eq!(centring_mean(&m), vec![2.0, 20.0]);
+        assert_eq!(centring_mean(&Matrix::filled(0, 2, 0.0)), vec![0.0, 0.0]);
+        // 10,000 rows: every third is sampled (0, 3, ..., 9999), whose mean is 4999.5.
+        let long = Matrix::new(10_000, 1, (0..10_000).map(|i| i as f32).collect()).unwrap();
+        assert_eq!(centring_mean(&long), vec![4999.5]);
+        assert_eq!(inverse_norm(&[3.0, 4.0]), 0.2);
+        assert_eq!(inverse_norm(&[0.0, 0.0]), 0.0);
+        assert_eq!(device_candidate_count(3, 5, 2048, "x").unwrap(), 5);
+        assert_eq!(device_candidate_count(2040, 5000, 2048, "x").unwrap(), 2048);
+        assert!(matches!(
+            device_candidate_count(2041, 5000, 2048, "x"),
+            Err(KernelError::Unsupported { .. })
+        ));
     }
 
     #[test]

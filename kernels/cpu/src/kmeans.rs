@@ -15,15 +15,13 @@ use pulp::{Arch, Simd, WithSimd};
 use rayon::prelude::*;
 use serrano_kernel_core::dtw::DtwParams;
 use serrano_kernel_core::kmeans::{
-    Assignment, DtwStep, KMeansMetric, KMeansOutput, KMeansParams, LloydStep, lloyd,
+    Assignment, DtwStep, KMeansMetric, KMeansOutput, KMeansParams, LloydStep, centred_centroids,
+    lloyd,
 };
-use serrano_kernel_core::knn::sq_dist_f64;
-use serrano_kernel_core::{Matrix, Params, Result};
+use serrano_kernel_core::knn::{centring_mean, sq_dist_f64};
+use serrano_kernel_core::{Matrix, Result};
 
 use crate::knn::micro;
-
-/// Points used to estimate the centring mean.
-const MEAN_SAMPLE: usize = 4096;
 
 /// The Euclidean assignment step on the CPU (data borrowed in place).
 pub struct CpuStep<'a> {
@@ -36,23 +34,10 @@ pub struct CpuStep<'a> {
 
 impl<'a> CpuStep<'a> {
     pub fn new(data: &'a Matrix) -> Self {
-        let (n, d) = (data.rows(), data.cols());
-        let step = n.div_ceil(MEAN_SAMPLE).max(1);
-        let mut sum = vec![0f64; d];
-        let mut count = 0usize;
-        for r in (0..n).step_by(step) {
-            for (s, &v) in sum.iter_mut().zip(data.row(r)) {
-                *s += f64::from(v);
-            }
-            count += 1;
-        }
-        let mean = sum
-            .iter()
-            .map(|s| (s / count.max(1) as f64) as f32)
-            .collect();
+        let n = data.rows();
         Self {
             data,
-            mean,
+            mean: centring_mean(data),
             labels: vec![0; n],
             dist2: vec![0.0; n],
             arch: Arch::new(),
@@ -70,21 +55,20 @@ impl<'a> CpuStep<'a> {
 }
 
 /// Centroids shifted by `m`, packed in panels of `nr` lanes scaled by -2, and the per-centroid
-/// term `|c'|^2 + 2 m.c'` (padding lanes: +inf, never chosen).
+/// term `|c'|^2 + 2 m.c'` (padding lanes: +inf, never chosen); see
+/// `serrano_kernel_core::kmeans::centred_centroids`.
 fn pack_centroids(c: &Matrix, mean: &[f32], nr: usize) -> (Vec<f32>, Vec<f32>) {
     let (k, d) = (c.rows(), c.cols());
+    let (shifted, term) = centred_centroids(c, mean);
     let npan = k.div_ceil(nr);
     let mut panels = vec![0f32; npan * d * nr];
     let mut add = vec![f32::INFINITY; npan * nr];
-    for j in 0..k {
+    for (j, (row, &t)) in shifted.chunks_exact(d).zip(&term).enumerate() {
         let (pan, lane) = (j / nr, j % nr);
-        let mut norm = 0f64;
-        for (t, (&v, &m)) in c.row(j).iter().zip(mean).enumerate() {
-            let s = f64::from(v) - f64::from(m);
-            norm += s * s + 2.0 * f64::from(m) * s;
-            panels[pan * d * nr + t * nr + lane] = (-2.0 * s) as f32;
+        for (i, &s) in row.iter().enumerate() {
+            panels[pan * d * nr + i * nr + lane] = -2.0 * s;
         }
-        add[j] = norm as f32;
+        add[j] = t;
     }
     (panels, add)
 }
@@ -282,11 +266,7 @@ pub fn kmeans(data: &Matrix, init: Option<&Matrix>, p: &KMeansParams) -> Result<
     match p.metric {
         KMeansMetric::Euclidean => lloyd(data, init, p, &mut CpuStep::new(data)),
         KMeansMetric::Dtw { window } => {
-            let mut params = Params::new();
-            if let Some(w) = window {
-                params.insert("window", w as u64);
-            }
-            let dp = DtwParams::from_params(&params)?;
+            let dp = DtwParams { window };
             let mut step = DtwStep::new(data, |a: &Matrix, b: &Matrix| crate::dtw::dtw(a, b, &dp));
             lloyd(data, init, p, &mut step)
         }

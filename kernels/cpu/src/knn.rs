@@ -17,14 +17,13 @@
 use pulp::{Arch, Simd, WithSimd};
 use rayon::prelude::*;
 use serrano_kernel_core::knn::{
-    KnnOutput, KnnParams, Metric, candidate_count, finish_query, validate,
+    KnnOutput, KnnParams, Metric, candidate_count, centring_mean, finish_query, inverse_norm,
+    validate,
 };
 use serrano_kernel_core::{Matrix, Result};
 
 /// Points per block: one block (`NB x d` floats) stays in L2 while every query panel visits it.
 const NB: usize = 256;
-/// Points used to estimate the centring mean.
-const MEAN_SAMPLE: usize = 4096;
 /// Candidate entries (queries x kc) per query chunk: bounds the memory of the task lists.
 const QUERY_CHUNK_VALUES: usize = 1 << 17;
 
@@ -124,23 +123,6 @@ impl State {
     }
 }
 
-/// Mean of up to `MEAN_SAMPLE` evenly spaced points (any centre is exact; a near one is stable).
-fn sample_mean(points: &Matrix) -> Vec<f32> {
-    let (n, d) = (points.rows(), points.cols());
-    let step = n.div_ceil(MEAN_SAMPLE).max(1);
-    let mut sum = vec![0f64; d];
-    let mut count = 0usize;
-    for r in (0..n).step_by(step) {
-        for (s, &v) in sum.iter_mut().zip(points.row(r)) {
-            *s += f64::from(v);
-        }
-        count += 1;
-    }
-    sum.iter()
-        .map(|s| (s / count.max(1) as f64) as f32)
-        .collect()
-}
-
 /// Queries as panels of `nr` lanes, `d x nr` each, transformed for `kind` (padding lanes zero).
 fn pack_queries(queries: &Matrix, kind: Kind, mean: &[f32], nr: usize) -> Vec<f32> {
     let (q, d) = (queries.rows(), queries.cols());
@@ -151,10 +133,7 @@ fn pack_queries(queries: &Matrix, kind: Kind, mean: &[f32], nr: usize) -> Vec<f3
         let (pan, lane) = (r / nr, r % nr);
         let base = pan * d * nr + lane;
         let inv = match kind {
-            Kind::Cosine => {
-                let n2: f64 = row.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
-                if n2 > 0.0 { -1.0 / n2.sqrt() } else { 0.0 }
-            }
+            Kind::Cosine => -inverse_norm(row),
             _ => 0.0,
         };
         for (t, &v) in row.iter().enumerate() {
@@ -213,14 +192,7 @@ fn point_aux(kind: Kind, row: &[f32], mean: &[f32]) -> f32 {
             }
             s
         }
-        Kind::Cosine => {
-            let n2: f64 = row.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
-            if n2 > 0.0 {
-                (1.0 / n2.sqrt()) as f32
-            } else {
-                0.0
-            }
-        }
+        Kind::Cosine => inverse_norm(row) as f32,
         Kind::L1 => 0.0,
     }
 }
@@ -340,7 +312,7 @@ fn search<const MR: usize, const NR: usize>(
 ) -> State {
     let (nq, d) = (queries.rows(), queries.cols());
     let mean = if kind == Kind::Dot {
-        sample_mean(points)
+        centring_mean(points)
     } else {
         vec![0.0; d]
     };

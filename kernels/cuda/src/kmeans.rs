@@ -10,9 +10,11 @@ use cudarc::cublas::{CudaBlas, Gemm, GemmConfig};
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 use serrano_kernel_core::dtw::DtwParams;
 use serrano_kernel_core::kmeans::{
-    Assignment, DtwStep, KMeansMetric, KMeansOutput, KMeansParams, LloydStep, lloyd, validate,
+    Assignment, DtwStep, KMeansMetric, KMeansOutput, KMeansParams, LloydStep, centred_centroids,
+    lloyd, validate,
 };
-use serrano_kernel_core::{KernelError, Matrix, Params, Result};
+use serrano_kernel_core::knn::centring_mean;
+use serrano_kernel_core::{KernelError, Matrix, Result};
 
 use crate::Gpu;
 
@@ -59,21 +61,13 @@ impl<'a> GpuStep<'a> {
                 "k-means needs at least one point and one column",
             ));
         }
-        if n > i32::MAX as usize || d > i32::MAX as usize {
+        // `int` sizes in the kernels; k <= n, and k rounded up to 4 (`kpad`) must fit too.
+        if n > i32::MAX as usize - 3 || d > i32::MAX as usize {
             return Err(KernelError::input(
                 "too many points or columns for the CUDA kernels",
             ));
         }
-        let step = n.div_ceil(4096).max(1);
-        let mut sum = vec![0f64; d];
-        let mut count = 0usize;
-        for r in (0..n).step_by(step) {
-            for (s, &v) in sum.iter_mut().zip(data.row(r)) {
-                *s += f64::from(v);
-            }
-            count += 1;
-        }
-        let mean = sum.iter().map(|s| (s / count as f64) as f32).collect();
+        let mean = centring_mean(data);
         let stream = gpu.stream();
         let dev_data = stream.clone_htod(data.data()).map_err(dev_err("upload"))?;
         let labels = stream.alloc_zeros::<u32>(n).map_err(dev_err("alloc"))?;
@@ -134,18 +128,7 @@ impl LloydStep for GpuStep<'_> {
             return Err(KernelError::input("centroids do not have d columns"));
         }
         let stream = self.gpu.stream();
-        // Shifted centroids and their per-centroid term (module docs of crate::kmeans).
-        let mut shifted = Vec::with_capacity(k * d);
-        let mut add = Vec::with_capacity(k);
-        for j in 0..k {
-            let mut term = 0f64;
-            for (&v, &m) in centroids.row(j).iter().zip(&self.mean) {
-                let s = f64::from(v) - f64::from(m);
-                term += s * s + 2.0 * f64::from(m) * s;
-                shifted.push(s as f32);
-            }
-            add.push(term as f32);
-        }
+        let (shifted, add) = centred_centroids(centroids, &self.mean);
         let dev_shifted = stream.clone_htod(&shifted).map_err(dev_err("upload"))?;
         let dev_add = stream.clone_htod(&add).map_err(dev_err("upload"))?;
         let dev_cent = stream
@@ -314,11 +297,7 @@ pub fn kmeans(
     match p.metric {
         KMeansMetric::Euclidean => lloyd(data, init, p, &mut GpuStep::new(gpu, data)?),
         KMeansMetric::Dtw { window } => {
-            let mut params = Params::new();
-            if let Some(w) = window {
-                params.insert("window", w as u64);
-            }
-            let dp = DtwParams::from_params(&params)?;
+            let dp = DtwParams { window };
             let mut step = DtwStep::new(data, |a: &Matrix, b: &Matrix| {
                 crate::dtw::dtw(gpu, a, b, &dp)
             });

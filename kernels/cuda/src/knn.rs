@@ -2,7 +2,7 @@
 //! per-point term and a centring mean on the device; [`GpuKnnIndex::search`] scores blocks of
 //! points against chunks of queries with cuBLAS SGEMM (L1: a tiled kernel), and `knn_select`
 //! (`src/cu/knn.cu`, a block per query) merges each block into the queries' best
-//! [`candidate_count`] lists on the device. The host re-ranks those by exact distance
+//! `candidate_count` lists on the device. The host re-ranks those by exact distance
 //! ([`finish_query`]). Up to [`MAX_CANDIDATES`] candidates per query (shared memory); larger
 //! `k` answers `Unsupported`.
 
@@ -10,7 +10,8 @@ use cudarc::cublas::sys::cublasOperation_t;
 use cudarc::cublas::{CudaBlas, Gemm, GemmConfig};
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 use serrano_kernel_core::knn::{
-    KnnOutput, KnnParams, Metric, candidate_count, finish_query, validate,
+    KnnOutput, KnnParams, Metric, centring_mean, device_candidate_count, finish_query,
+    inverse_norm, sq_dist_f64, validate, validate_search,
 };
 use serrano_kernel_core::{KernelError, Matrix, Result};
 
@@ -50,45 +51,24 @@ impl<'a> GpuKnnIndex<'a> {
                 "kNN needs at least one point and one column",
             ));
         }
+        // Point indices are u32, feature offsets int in the kernels.
+        if n > u32::MAX as usize || d > i32::MAX as usize {
+            return Err(KernelError::input(format!(
+                "{n} x {d} points exceed the CUDA kernels' index range"
+            )));
+        }
         points.require_finite("points")?;
         let stream = gpu.stream();
         let mean = if matches!(metric, Metric::Euclidean | Metric::SqEuclidean) {
-            let step = n.div_ceil(4096).max(1);
-            let mut sum = vec![0f64; d];
-            let mut count = 0usize;
-            for r in (0..n).step_by(step) {
-                for (s, &v) in sum.iter_mut().zip(points.row(r)) {
-                    *s += f64::from(v);
-                }
-                count += 1;
-            }
-            sum.iter().map(|s| (s / count as f64) as f32).collect()
+            centring_mean(points)
         } else {
             vec![0.0; d]
         };
         let add: Vec<f32> = (0..n)
-            .map(|r| {
-                let row = points.row(r);
-                match metric {
-                    Metric::Euclidean | Metric::SqEuclidean => {
-                        row.iter()
-                            .zip(&mean)
-                            .map(|(&v, &m)| {
-                                let t = f64::from(v) - f64::from(m);
-                                t * t
-                            })
-                            .sum::<f64>() as f32
-                    }
-                    Metric::Cosine => {
-                        let n2: f64 = row.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
-                        if n2 > 0.0 {
-                            (1.0 / n2.sqrt()) as f32
-                        } else {
-                            0.0
-                        }
-                    }
-                    Metric::Manhattan => 0.0,
-                }
+            .map(|r| match metric {
+                Metric::Euclidean | Metric::SqEuclidean => sq_dist_f64(points.row(r), &mean) as f32,
+                Metric::Cosine => inverse_norm(points.row(r)) as f32,
+                Metric::Manhattan => 0.0,
             })
             .collect();
         let dev_points = stream
@@ -113,31 +93,12 @@ impl<'a> GpuKnnIndex<'a> {
     pub fn search(&self, queries: &Matrix, k: usize) -> Result<KnnOutput> {
         let (n, d, nq) = (self.points.rows(), self.points.cols(), queries.rows());
         // The points were checked when the index was built; check the rest as `validate` does.
-        if queries.cols() != d {
-            return Err(KernelError::input(format!(
-                "queries have {} columns but points have {d}",
-                queries.cols()
-            )));
-        }
-        if k == 0 {
-            return Err(KernelError::arg("k must be at least 1"));
-        }
-        if k > n {
-            return Err(KernelError::arg(format!(
-                "Expected n_neighbors <= n_samples, but n_samples = {n}, n_neighbors = {k}"
-            )));
-        }
+        validate_search(n, d, queries, k)?;
         queries.require_finite("queries")?;
         if nq == 0 {
             return Ok(KnnOutput::empty(k));
         }
-        let kc = candidate_count(k, n);
-        if kc > MAX_CANDIDATES {
-            return Err(KernelError::Unsupported {
-                kernel: "knn",
-                backend: "cuda",
-            });
-        }
+        let kc = device_candidate_count(k, n, MAX_CANDIDATES, "cuda")?;
         let stream = self.gpu.stream();
         let select = self.gpu.function("knn", SOURCE, "knn_select")?;
         let fill = self.gpu.function("knn", SOURCE, "knn_fill")?;
@@ -170,8 +131,7 @@ impl<'a> GpuKnnIndex<'a> {
                         row.iter_mut().zip(&self.mean).for_each(|(v, m)| *v -= m)
                     }
                     Metric::Cosine => {
-                        let n2: f64 = row.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
-                        let inv = if n2 > 0.0 { 1.0 / n2.sqrt() } else { 0.0 };
+                        let inv = inverse_norm(row);
                         row.iter_mut()
                             .for_each(|v| *v = (f64::from(*v) * inv) as f32);
                     }

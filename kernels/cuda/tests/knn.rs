@@ -1,125 +1,52 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! CUDA kNN against the reference; skipped with a printed reason without a GPU. Tolerances:
-//! distances within 1e-5 relative (+1e-6); an index may differ only where the exact distances
-//! tie within that.
+//! What only the CUDA kNN has beyond the shared conformance suite
+//! (`serrano_kernel_core::conformance::knn`, run by `tests/conformance.rs`): a device-resident
+//! index searched more than once, and the chunking of queries and points. Skipped with a
+//! printed reason without a GPU.
 
-use serrano_kernel_core::kmeans::SplitMix64;
-use serrano_kernel_core::knn::{KnnOutput, KnnParams, Metric, exact_distance};
-use serrano_kernel_core::reference::knn as reference;
-use serrano_kernel_core::{KernelError, Matrix};
+use serrano_kernel_core::conformance::knn::assert_matches;
+use serrano_kernel_core::conformance::{Rng, ok};
+use serrano_kernel_core::knn::{KnnParams, Metric};
+use serrano_kernel_core::{KernelBackend, KernelError};
 use serrano_kernel_cuda::CudaBackend;
-use serrano_kernel_cuda::knn::{GpuKnnIndex, knn};
+use serrano_kernel_cuda::knn::GpuKnnIndex;
 
-fn backend() -> Option<CudaBackend> {
-    match CudaBackend::probe() {
-        Ok(b) => Some(b),
-        Err(e) => {
-            eprintln!("SKIPPED: no GPU: {e}");
-            None
-        }
-    }
-}
-
-fn random(rows: usize, cols: usize, seed: u64, lo: f32, hi: f32) -> Matrix {
-    let mut rng = SplitMix64::new(seed);
-    let data = (0..rows * cols)
-        .map(|_| lo + (hi - lo) * rng.unit() as f32)
-        .collect();
-    Matrix::new(rows, cols, data).unwrap()
-}
-
-fn close(a: f64, b: f64) -> bool {
-    (a - b).abs() <= 1e-5 * a.abs().max(b.abs()) + 1e-6
-}
-
-fn check(points: &Matrix, queries: &Matrix, p: &KnnParams, got: &KnnOutput) {
-    let want = reference::knn(points, queries, p).unwrap();
-    assert_eq!(got.indices.rows(), want.indices.rows());
-    for r in 0..queries.rows() {
-        for c in 0..p.k {
-            let (gi, wi) = (got.indices.row(r)[c], want.indices.row(r)[c]);
-            let (gd, wd) = (got.distances.row(r)[c], want.distances.row(r)[c]);
-            assert!(
-                close(f64::from(gd), f64::from(wd)),
-                "{:?} q{r} rank {c}: {gd} vs {wd}",
-                p.metric
-            );
-            if gi != wi {
-                let exact = exact_distance(p.metric, queries.row(r), points.row(gi as usize));
-                assert!(
-                    close(exact, f64::from(wd)),
-                    "{:?} q{r} rank {c}: {gi} vs {wi}",
-                    p.metric
-                );
-            }
-        }
-    }
+fn gpu() -> Option<CudaBackend> {
+    CudaBackend::probe()
+        .map_err(|e| eprintln!("SKIPPED: no GPU: {e}"))
+        .ok()
 }
 
 #[test]
-fn random_shapes_match_reference() {
-    let Some(b) = backend() else { return };
-    for (s, &(n, d, q, k)) in [
-        (1, 1, 1, 1),
-        (5, 3, 7, 5),
-        (3000, 17, 9, 10),
-        (5000, 128, 300, 20),
-        (200, 4, 3, 200),
-    ]
-    .iter()
-    .enumerate()
-    {
-        let points = random(n, d, 10 + s as u64, -1.0, 1.0);
-        let queries = random(q, d, 100 + s as u64, -1.0, 1.0);
-        for metric in [
-            Metric::Euclidean,
-            Metric::SqEuclidean,
-            Metric::Manhattan,
-            Metric::Cosine,
-        ] {
-            let p = KnnParams { k, metric };
-            let got = knn(b.gpu(), &points, &queries, &p).unwrap();
-            check(&points, &queries, &p, &got);
-        }
-    }
-}
-
-#[test]
-fn ties_index_reuse_and_errors() {
-    let Some(b) = backend() else { return };
-    let mut rng = SplitMix64::new(5);
-    let points = Matrix::new(400, 3, (0..1200).map(|_| rng.below(3) as f32).collect()).unwrap();
-    let queries = Matrix::new(40, 3, (0..120).map(|_| rng.below(3) as f32).collect()).unwrap();
-    for metric in [Metric::Euclidean, Metric::Manhattan] {
-        let p = KnnParams { k: 12, metric };
+fn an_index_answers_several_searches() {
+    let Some(b) = gpu() else { return };
+    let mut rng = Rng::new(5);
+    let points = rng.matrix(400, 3, -1.0, 1.0);
+    let queries = rng.matrix(40, 3, -1.0, 1.0);
+    for metric in [Metric::Euclidean, Metric::Manhattan, Metric::Cosine] {
         let index = GpuKnnIndex::new(b.gpu(), &points, metric).unwrap();
-        for _ in 0..2 {
-            let got = index.search(&queries, 12).unwrap();
-            assert_eq!(
-                got,
-                reference::knn(&points, &queries, &p).unwrap(),
-                "{metric:?}"
-            );
+        for k in [12, 1, 12] {
+            let got = index.search(&queries, k).unwrap();
+            assert_matches(&points, &queries, &KnnParams { k, metric }, &got, 2.0);
         }
+        assert!(matches!(
+            index.search(&queries, 401),
+            Err(KernelError::InvalidArgument(_))
+        ));
     }
-    let p = KnnParams {
-        k: 3,
-        metric: Metric::Euclidean,
-    };
-    let out = knn(b.gpu(), &points, &Matrix::new(0, 3, vec![]).unwrap(), &p).unwrap();
-    assert_eq!((out.indices.rows(), out.indices.cols()), (0, 3));
-    let big = KnnParams {
-        k: 401,
-        metric: Metric::Euclidean,
-    };
-    assert!(matches!(
-        knn(b.gpu(), &points, &queries, &big),
-        Err(KernelError::InvalidArgument(_))
-    ));
-    let mut bad = queries.clone();
-    bad.data_mut()[0] = f32::NAN;
-    assert!(matches!(
-        knn(b.gpu(), &points, &bad, &p),
-        Err(KernelError::InvalidInput(_))
-    ));
+}
+
+#[test]
+fn several_query_chunks_and_point_blocks() {
+    let Some(b) = gpu() else { return };
+    // 17,000 queries: two chunks of at most 16,384; a score block of 2^26 / 16,384 = 4,096
+    // points: two blocks of points.
+    let mut rng = Rng::new(9);
+    let points = rng.matrix(5000, 4, -1.0, 1.0);
+    let queries = rng.matrix(17_000, 4, -1.0, 1.0);
+    for metric in [Metric::SqEuclidean, Metric::Manhattan] {
+        let p = KnnParams { k: 6, metric };
+        let got = ok("cuda knn", b.knn(&points, &queries, &p));
+        assert_matches(&points, &queries, &p, &got, 2.0);
+    }
 }

@@ -11,6 +11,7 @@ use serrano_kernel_core::{KernelError, Matrix, Result};
 
 use crate::ClDevice;
 use crate::device::cl_err;
+use crate::knn::{scratch, upload};
 
 pub const SOURCE: &str = include_str!("cl/kmeans.cl");
 
@@ -38,30 +39,14 @@ impl ClStep {
         }
         let queue = dev.queue().clone();
         let program = dev.program("kmeans", SOURCE)?;
-        let data_buf = Buffer::<f32>::builder()
-            .queue(queue.clone())
-            .len(n * d)
-            .copy_host_slice(data.data())
-            .build()
-            .map_err(cl_err("buffer"))?;
-        let labels = Buffer::<u32>::builder()
-            .queue(queue.clone())
-            .len(n)
-            .build()
-            .map_err(cl_err("buffer"))?;
-        let dist2 = Buffer::<f32>::builder()
-            .queue(queue.clone())
-            .len(n)
-            .build()
-            .map_err(cl_err("buffer"))?;
         Ok(Self {
+            data: upload(&queue, data.data())?,
+            labels: scratch(&queue, n)?,
+            dist2: scratch(&queue, n)?,
             queue,
             program,
             n,
             d,
-            data: data_buf,
-            labels,
-            dist2,
         })
     }
 
@@ -71,12 +56,7 @@ impl ClStep {
         if k == 0 || k * self.d != centroids.len() {
             return Err(KernelError::input("centroids do not have d columns"));
         }
-        let cent = Buffer::<f32>::builder()
-            .queue(self.queue.clone())
-            .len(centroids.len())
-            .copy_host_slice(centroids)
-            .build()
-            .map_err(cl_err("buffer"))?;
+        let cent = upload(&self.queue, centroids)?;
         let kernel = Kernel::builder()
             .program(&self.program)
             .name("kmeans_assign")
@@ -122,21 +102,9 @@ impl LloydStep for ClStep {
         let max_chunks = (PARTIAL_BUDGET / (k * d)).max(1);
         let chunk = n.div_ceil(max_chunks).max(1024).min(n);
         let chunks = n.div_ceil(chunk);
-        let psum = Buffer::<f32>::builder()
-            .queue(self.queue.clone())
-            .len(chunks * k * d)
-            .build()
-            .map_err(cl_err("buffer"))?;
-        let pcount = Buffer::<u32>::builder()
-            .queue(self.queue.clone())
-            .len(chunks * k)
-            .build()
-            .map_err(cl_err("buffer"))?;
-        let pinertia = Buffer::<f32>::builder()
-            .queue(self.queue.clone())
-            .len(chunks)
-            .build()
-            .map_err(cl_err("buffer"))?;
+        let psum = scratch::<f32>(&self.queue, chunks * k * d)?;
+        let pcount = scratch::<u32>(&self.queue, chunks * k)?;
+        let pinertia = scratch::<f32>(&self.queue, chunks)?;
         let kernel = Kernel::builder()
             .program(&self.program)
             .name("kmeans_partial")

@@ -1,14 +1,14 @@
 //! OpenCL kNN (semantics in `serrano_kernel_core::knn`): for each block of points, a score
 //! kernel fills a `queries x block` matrix and a selection kernel (a work-group per query,
-//! `src/cl/knn.cl`) merges it into each query's best [`candidate_count`] list on the device. The
+//! `src/cl/knn.cl`) merges it into each query's best `candidate_count` list on the device. The
 //! host re-ranks the candidates by exact distance ([`finish_query`]). Supports up to
 //! [`MAX_CANDIDATES`] candidates per query (local memory); larger `k` answers `Unsupported`.
 
-use ocl::{Buffer, Kernel};
+use ocl::{Buffer, Kernel, Queue};
 use serrano_kernel_core::knn::{
-    KnnOutput, KnnParams, Metric, candidate_count, finish_query, validate,
+    KnnOutput, KnnParams, Metric, device_candidate_count, finish_query, inverse_norm, validate,
 };
-use serrano_kernel_core::{KernelError, Matrix, Result};
+use serrano_kernel_core::{Matrix, Result};
 
 use crate::ClDevice;
 use crate::device::cl_err;
@@ -25,7 +25,9 @@ const SEL_WG: usize = 64;
 /// Tile edge of `knn_scores` (`TILE` in the source).
 const TILE: usize = 16;
 
-fn buffer<T: ocl::OclPrm>(dev: &ClDevice, data: &[T]) -> Result<Buffer<T>> {
+/// A device buffer holding a copy of `data` (one default value when `data` is empty: OpenCL
+/// has no empty buffers). Shared with `crate::kmeans`.
+pub(crate) fn upload<T: ocl::OclPrm>(queue: &Queue, data: &[T]) -> Result<Buffer<T>> {
     let fill;
     let data = if data.is_empty() {
         fill = vec![T::default()];
@@ -34,23 +36,25 @@ fn buffer<T: ocl::OclPrm>(dev: &ClDevice, data: &[T]) -> Result<Buffer<T>> {
         data
     };
     Buffer::<T>::builder()
-        .queue(dev.queue().clone())
+        .queue(queue.clone())
         .len(data.len())
         .copy_host_slice(data)
         .build()
         .map_err(cl_err("buffer"))
 }
 
+/// A device buffer of `len` values (at least one) for a kernel to fill.
+pub(crate) fn scratch<T: ocl::OclPrm>(queue: &Queue, len: usize) -> Result<Buffer<T>> {
+    Buffer::<T>::builder()
+        .queue(queue.clone())
+        .len(len.max(1))
+        .build()
+        .map_err(cl_err("buffer"))
+}
+
 fn inverse_norms(m: &Matrix) -> Vec<f32> {
     (0..m.rows())
-        .map(|r| {
-            let n2: f64 = m.row(r).iter().map(|&v| f64::from(v) * f64::from(v)).sum();
-            if n2 > 0.0 {
-                (1.0 / n2.sqrt()) as f32
-            } else {
-                0.0
-            }
-        })
+        .map(|r| inverse_norm(m.row(r)) as f32)
         .collect()
 }
 
@@ -60,13 +64,7 @@ pub fn knn(dev: &ClDevice, points: &Matrix, queries: &Matrix, p: &KnnParams) -> 
     if nq == 0 {
         return Ok(KnnOutput::empty(k));
     }
-    let kc = candidate_count(k, n);
-    if kc > MAX_CANDIDATES {
-        return Err(KernelError::Unsupported {
-            kernel: "knn",
-            backend: "opencl",
-        });
-    }
+    let kc = device_candidate_count(k, n, MAX_CANDIDATES, "opencl")?;
     let metric = match p.metric {
         Metric::Euclidean | Metric::SqEuclidean => 0i32,
         Metric::Cosine => 1,
@@ -74,9 +72,9 @@ pub fn knn(dev: &ClDevice, points: &Matrix, queries: &Matrix, p: &KnnParams) -> 
     };
     let program = dev.program("knn", SOURCE)?;
     let queue = dev.queue().clone();
-    let points_buf = buffer(dev, points.data())?;
-    let inv_pn = buffer(
-        dev,
+    let points_buf = upload(&queue, points.data())?;
+    let inv_pn = upload(
+        &queue,
         &if metric == 1 {
             inverse_norms(points)
         } else {
@@ -85,28 +83,24 @@ pub fn knn(dev: &ClDevice, points: &Matrix, queries: &Matrix, p: &KnnParams) -> 
     )?;
     let qc_max = nq.min(MAX_QUERY_CHUNK);
     let block = (SCORE_BUDGET / qc_max).clamp(1, n);
-    let scores = Buffer::<f32>::builder()
-        .queue(queue.clone())
-        .len(qc_max * block)
-        .build()
-        .map_err(cl_err("buffer"))?;
+    let scores = scratch::<f32>(&queue, qc_max * block)?;
 
     let mut indices = vec![0u32; nq * k];
     let mut distances = vec![0f32; nq * k];
     for q0 in (0..nq).step_by(qc_max) {
         let qc = (nq - q0).min(qc_max);
         let chunk = Matrix::new(qc, d, queries.data()[q0 * d..(q0 + qc) * d].to_vec())?;
-        let queries_buf = buffer(dev, chunk.data())?;
-        let inv_qn = buffer(
-            dev,
+        let queries_buf = upload(&queue, chunk.data())?;
+        let inv_qn = upload(
+            &queue,
             &if metric == 1 {
                 inverse_norms(&chunk)
             } else {
                 vec![1.0]
             },
         )?;
-        let best_s = buffer(dev, &vec![f32::INFINITY; qc * kc])?;
-        let best_i = buffer(dev, &vec![u32::MAX; qc * kc])?;
+        let best_s = upload(&queue, &vec![f32::INFINITY; qc * kc])?;
+        let best_i = upload(&queue, &vec![u32::MAX; qc * kc])?;
         let score_kernel = Kernel::builder()
             .program(&program)
             .name("knn_scores")
@@ -145,18 +139,14 @@ pub fn knn(dev: &ClDevice, points: &Matrix, queries: &Matrix, p: &KnnParams) -> 
             .map_err(cl_err("knn_select"))?;
         for start in (0..n).step_by(block) {
             let valid = (n - start).min(block);
-            score_kernel
-                .set_arg(7, valid as i32)
-                .map_err(cl_err("knn_scores args"))?;
-            score_kernel
-                .set_arg(9, start as u32)
-                .map_err(cl_err("knn_scores args"))?;
-            select_kernel
-                .set_arg(2, valid as i32)
-                .map_err(cl_err("knn_select args"))?;
-            select_kernel
-                .set_arg(3, start as u32)
-                .map_err(cl_err("knn_select args"))?;
+            // The block's size and first point: arguments (7, 9) of knn_scores, (2, 3) of
+            // knn_select.
+            for (kernel, at_valid, at_base) in [(&score_kernel, 7, 9), (&select_kernel, 2, 3)] {
+                kernel
+                    .set_arg(at_valid, valid as i32)
+                    .and_then(|_| kernel.set_arg(at_base, start as u32))
+                    .map_err(cl_err("knn block arguments"))?;
+            }
             // SAFETY: every buffer argument is sized for the rows the kernels touch: points n x d,
             // queries qc x d, scores qc x block (valid <= block), lists qc x kc; the kernels
             // bound-check p < valid, q < qc and features < d (the range is rounded to tiles).

@@ -23,18 +23,14 @@ pub mod wavelet;
 
 /// Deterministic SplitMix64 numbers, so that a failure reproduces from its seed.
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub struct Rng(crate::kmeans::SplitMix64);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Self(seed ^ 0x5DEE_CE66_D1CE_4E5B)
+        Self(crate::kmeans::SplitMix64::new(seed ^ 0x5DEE_CE66_D1CE_4E5B))
     }
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     /// Uniform in `[lo, hi)`.
     pub fn f32(&mut self, lo: f32, hi: f32) -> f32 {
@@ -183,6 +179,111 @@ macro_rules! conformance_tests {
 
 // ---- savgol, black_scholes (helper r3) ----
 
+/// A matrix from literal data whose length the check states (`rows · cols`).
+#[track_caller]
+pub fn matrix(rows: usize, cols: usize, data: Vec<f32>) -> Matrix {
+    match Matrix::new(rows, cols, data) {
+        Ok(m) => m,
+        Err(e) => panic!("a check's own {rows}x{cols} matrix: {e}"),
+    }
+}
+
+/// The value of a call that must succeed, or a panic naming the case and the error.
+#[track_caller]
+pub fn ok<T>(what: &str, result: crate::Result<T>) -> T {
+    match result {
+        Ok(v) => v,
+        Err(e) => panic!("{what}: unexpected error: {e}"),
+    }
+}
+
+/// Like [`assert_close`] with a tolerance per row of `rel · max(1, max |want| of the row)`:
+/// the error of a transform (FFT, wavelet) grows with the magnitude of the whole row, not
+/// of each value. NaN matches NaN.
+#[track_caller]
+pub fn assert_close_rows(what: &str, got: &Matrix, want: &Matrix, rel: f32) {
+    assert_eq!(
+        (got.rows(), got.cols()),
+        (want.rows(), want.cols()),
+        "{what}: shape {}x{} vs {}x{}",
+        got.rows(),
+        got.cols(),
+        want.rows(),
+        want.cols()
+    );
+    for r in 0..want.rows() {
+        let scale = want
+            .row(r)
+            .iter()
+            .filter(|v| v.is_finite())
+            .fold(1.0f32, |m, v| m.max(v.abs()));
+        for (c, (&g, &w)) in got.row(r).iter().zip(want.row(r)).enumerate() {
+            let ok = if w.is_nan() {
+                g.is_nan()
+            } else {
+                (g - w).abs() <= rel * scale
+            };
+            assert!(
+                ok,
+                "{what}: row {r}, col {c} is {g}, want {w} (tolerance {})",
+                rel * scale
+            );
+        }
+    }
+}
+
+// ---- Helpers of the knn, kmeans and dtw checks (distance kernels) ----
+
+/// Panics unless `r` is an error that `is_kind` accepts (`kind` names it); returns the error.
+#[track_caller]
+pub fn expect_error<T>(
+    what: &str,
+    r: crate::Result<T>,
+    kind: &str,
+    is_kind: fn(&crate::KernelError) -> bool,
+) -> crate::KernelError {
+    match r {
+        Ok(_) => panic!("{what}: succeeded, want {kind}"),
+        Err(e) if is_kind(&e) => e,
+        Err(e) => panic!("{what}: {e}, want {kind}"),
+    }
+}
+
+/// Panics unless `r` is `KernelError::InvalidInput`; returns the error.
+#[track_caller]
+pub fn expect_invalid_input<T>(what: &str, r: crate::Result<T>) -> crate::KernelError {
+    expect_error(what, r, "InvalidInput", |e| {
+        matches!(e, crate::KernelError::InvalidInput(_))
+    })
+}
+
+/// Panics unless `r` is `KernelError::InvalidArgument`; returns the error.
+#[track_caller]
+pub fn expect_invalid_argument<T>(what: &str, r: crate::Result<T>) -> crate::KernelError {
+    expect_error(what, r, "InvalidArgument", |e| {
+        matches!(e, crate::KernelError::InvalidArgument(_))
+    })
+}
+
+/// A `rows x cols` matrix of integers in `0..levels` (as `f32`): direct sums of squared or
+/// absolute differences on it are exact in `f32` in any order, so equal distances tie exactly.
+pub fn small_ints(rng: &mut Rng, rows: usize, cols: usize, levels: usize) -> Matrix {
+    let data = (0..rows * cols).map(|_| rng.below(levels) as f32).collect();
+    Matrix::new(rows, cols, data).unwrap_or_else(|_| unreachable!("shape matches"))
+}
+
+// ---- Shared helpers of the kalman, fft, wavelet and min_max checks (signal family group) ----
+
+/// What [`Check::run`] holds: a check on a backend with its tolerance factor.
+pub type CheckFn = fn(&dyn KernelBackend, f32);
+
+/// The checks of `kernel`, from `(name, check)` pairs.
+pub fn checks_of(kernel: KernelName, list: &[(&'static str, CheckFn)]) -> Vec<Check> {
+    list.iter()
+        .map(|&(name, run)| Check { kernel, name, run })
+        .collect()
+}
+
 /// The savgol and black_scholes checks hold for the reference itself (their scipy and textbook
 /// values, limits and error cases are facts about the semantics, not about one backend).
 #[cfg(test)]
@@ -226,90 +327,5 @@ mod reference_savgol_black_scholes {
             super::run_kernel(&Reference, KernelName::BlackScholes, 1.0),
             super::black_scholes::checks().len()
         );
-    }
-}
-
-// ---- Shared helpers of the kalman, fft, wavelet and min_max checks (signal family group) ----
-
-/// What [`Check::run`] holds: a check on a backend with its tolerance factor.
-pub type CheckFn = fn(&dyn KernelBackend, f32);
-
-/// The checks of `kernel`, from `(name, check)` pairs.
-pub fn checks_of(kernel: KernelName, list: &[(&'static str, CheckFn)]) -> Vec<Check> {
-    list.iter()
-        .map(|&(name, run)| Check { kernel, name, run })
-        .collect()
-}
-
-/// A matrix from literal data whose length the check states (`rows · cols`).
-#[track_caller]
-pub fn matrix(rows: usize, cols: usize, data: Vec<f32>) -> Matrix {
-    match Matrix::new(rows, cols, data) {
-        Ok(m) => m,
-        Err(e) => panic!("a check's own {rows}x{cols} matrix: {e}"),
-    }
-}
-
-/// The value of a call that must succeed, or a panic naming the case and the error.
-#[track_caller]
-pub fn ok<T>(what: &str, result: crate::Result<T>) -> T {
-    match result {
-        Ok(v) => v,
-        Err(e) => panic!("{what}: unexpected error: {e}"),
-    }
-}
-
-/// Panics unless `result` is [`crate::KernelError::InvalidArgument`].
-#[track_caller]
-pub fn assert_invalid_argument<T>(what: &str, result: crate::Result<T>) {
-    match result {
-        Err(crate::KernelError::InvalidArgument(_)) => {}
-        Err(e) => panic!("{what}: want an invalid-argument error, got {e}"),
-        Ok(_) => panic!("{what}: want an invalid-argument error, got a result"),
-    }
-}
-
-/// Panics unless `result` is [`crate::KernelError::InvalidInput`]; returns its message.
-#[track_caller]
-pub fn assert_invalid_input<T>(what: &str, result: crate::Result<T>) -> String {
-    match result {
-        Err(crate::KernelError::InvalidInput(msg)) => msg,
-        Err(e) => panic!("{what}: want an invalid-input error, got {e}"),
-        Ok(_) => panic!("{what}: want an invalid-input error, got a result"),
-    }
-}
-
-/// Like [`assert_close`] with a tolerance per row of `rel · max(1, max |want| of the row)`:
-/// the error of a transform (FFT, wavelet) grows with the magnitude of the whole row, not
-/// of each value. NaN matches NaN.
-#[track_caller]
-pub fn assert_close_rows(what: &str, got: &Matrix, want: &Matrix, rel: f32) {
-    assert_eq!(
-        (got.rows(), got.cols()),
-        (want.rows(), want.cols()),
-        "{what}: shape {}x{} vs {}x{}",
-        got.rows(),
-        got.cols(),
-        want.rows(),
-        want.cols()
-    );
-    for r in 0..want.rows() {
-        let scale = want
-            .row(r)
-            .iter()
-            .filter(|v| v.is_finite())
-            .fold(1.0f32, |m, v| m.max(v.abs()));
-        for (c, (&g, &w)) in got.row(r).iter().zip(want.row(r)).enumerate() {
-            let ok = if w.is_nan() {
-                g.is_nan()
-            } else {
-                (g - w).abs() <= rel * scale
-            };
-            assert!(
-                ok,
-                "{what}: row {r}, col {c} is {g}, want {w} (tolerance {})",
-                rel * scale
-            );
-        }
     }
 }

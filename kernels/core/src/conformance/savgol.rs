@@ -65,7 +65,7 @@ fn run(b: &dyn KernelBackend, x: &Matrix, p: &SavgolParams) -> Matrix {
 }
 
 #[track_caller]
-fn assert_invalid_argument(b: &dyn KernelBackend, x: &Matrix, p: &SavgolParams) {
+fn expect_invalid_argument(b: &dyn KernelBackend, x: &Matrix, p: &SavgolParams) {
     let got = b.savgol(x, p);
     assert!(
         matches!(got, Err(KernelError::InvalidArgument(_))),
@@ -157,7 +157,7 @@ fn random_signals(b: &dyn KernelBackend, tol: f32) {
             for mode in MODES {
                 let p = params(w, po, d, 0.25, mode);
                 if mode == EdgeMode::Interp && w > cols {
-                    assert_invalid_argument(b, &x, &p);
+                    expect_invalid_argument(b, &x, &p);
                 } else {
                     compare(b, &x, &p, tol);
                 }
@@ -352,7 +352,7 @@ fn edge_cases(b: &dyn KernelBackend, tol: f32) {
     // One sample: interp needs window <= length; the other modes filter it, and smoothing a
     // constant gives the constant (scipy: savgol_filter([4.], 5, 2, mode="mirror") == [4.]).
     let one = Matrix::new(1, 1, vec![4.0]).unwrap_or_else(|e| panic!("{e}"));
-    assert_invalid_argument(b, &one, &params(5, 2, 0, 1.0, EdgeMode::Interp));
+    expect_invalid_argument(b, &one, &params(5, 2, 0, 1.0, EdgeMode::Interp));
     for mode in [EdgeMode::Mirror, EdgeMode::Nearest, EdgeMode::Wrap] {
         compare(b, &one, &params(5, 2, 0, 1.0, mode), tol);
         let y = run(b, &one, &params(5, 2, 0, 1.0, mode));
@@ -370,7 +370,7 @@ fn edge_cases(b: &dyn KernelBackend, tol: f32) {
         for mode in MODES {
             let p = params(11, 3, 1, 0.5, mode);
             if mode == EdgeMode::Interp && n < 11 {
-                assert_invalid_argument(b, &x, &p);
+                expect_invalid_argument(b, &x, &p);
             } else {
                 compare(b, &x, &p, tol);
             }
@@ -410,11 +410,11 @@ fn bad_parameters(b: &dyn KernelBackend, _tol: f32) {
         params(5, 2, 1, f64::NAN, EdgeMode::Mirror),
         params(5, 2, 1, f64::INFINITY, EdgeMode::Mirror),
     ] {
-        assert_invalid_argument(b, &x, &p);
+        expect_invalid_argument(b, &x, &p);
     }
     // Parameters are checked even where there is nothing to filter.
     let empty = Matrix::new(0, 0, Vec::new()).unwrap_or_else(|e| panic!("{e}"));
-    assert_invalid_argument(b, &empty, &params(4, 2, 0, 1.0, EdgeMode::Interp));
+    expect_invalid_argument(b, &empty, &params(4, 2, 0, 1.0, EdgeMode::Interp));
 }
 
 fn nan_windows(b: &dyn KernelBackend, tol: f32) {

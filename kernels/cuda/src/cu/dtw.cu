@@ -14,6 +14,16 @@
 #define DTW_TJ 32
 #define DTW_INF __int_as_float(0x7f800000)
 
+// One DP cell from its three predecessors: (x - y)^2 + min(up, diag, left), or +inf outside
+// the band. Both kernels unroll their strips over it, so the values stay in registers.
+__device__ __forceinline__ float dtw_cell(float x, float y, float up, float diag, float left,
+                                         bool inside)
+{
+    const float d = x - y;
+    const float m = fminf(fminf(up, diag), left);
+    return inside ? fmaf(d, d, m) : DTW_INF;
+}
+
 extern "C" __global__ void dtw_pairs(const float* __restrict__ aT,
                                      const float* __restrict__ b,
                                      float* __restrict__ out,
@@ -67,10 +77,8 @@ extern "C" __global__ void dtw_pairs(const float* __restrict__ aT,
                 if (i >= full_lo && i <= full_hi) {
 #pragma unroll
                     for (int t = 0; t < DTW_TJ; ++t) {
-                        const float d = ai - bj[t];
-                        const float m = fminf(fminf(r[t], dg), left);
+                        const float c = dtw_cell(ai, bj[t], r[t], dg, left, true);
                         dg = r[t];
-                        const float c = fmaf(d, d, m);
                         r[t] = c;
                         left = c;
                     }
@@ -78,11 +86,8 @@ extern "C" __global__ void dtw_pairs(const float* __restrict__ aT,
 #pragma unroll
                     for (int t = 0; t < DTW_TJ; ++t) {
                         const int j = j0 + t;
-                        const float d = ai - bj[t];
-                        const float m = fminf(fminf(r[t], dg), left);
+                        const float c = dtw_cell(ai, bj[t], r[t], dg, left, j >= i - w && j <= i + w);
                         dg = r[t];
-                        const bool inside = (j >= i - w) && (j <= i + w);
-                        const float c = inside ? fmaf(d, d, m) : DTW_INF;
                         r[t] = c;
                         left = c;
                     }
@@ -176,11 +181,8 @@ extern "C" __global__ void dtw_pairs_warp(const float* __restrict__ a,
 #pragma unroll
                     for (int t = 0; t < DTW_S; ++t) {
                         const int j = jl + t;
-                        const float d = xi - yv[t];
-                        const float m = fminf(fminf(r[t], dg), lf);
+                        const float c = dtw_cell(xi, yv[t], r[t], dg, lf, j >= i - w && j <= i + w);
                         dg = r[t];
-                        const bool inside = (j >= i - w) && (j <= i + w);
-                        const float c = inside ? fmaf(d, d, m) : DTW_INF;
                         r[t] = c;
                         lf = c;
                     }
