@@ -47,6 +47,11 @@ enum Command {
     Serve,
 }
 
+// Kernel calls allocate large outputs: mimalloc reuses freed pages instead of page-faulting them in
+// again on every call (the whole difference for memory-bound kernels, see docs/benchmarks.md).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
