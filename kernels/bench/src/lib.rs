@@ -131,7 +131,7 @@ pub fn main_for(mode: Mode) {
     }
 }
 
-// ---- savgol, black_scholes (helper r3): the scaffold of a figure ----
+// ---- The scaffold of a figure ----
 
 /// `items` per second over `t`.
 pub fn per_second(items: usize, t: Duration) -> f64 {

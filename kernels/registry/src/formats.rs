@@ -182,34 +182,40 @@ fn parse_number(field: &str) -> Option<f32> {
 }
 
 pub fn encode_csv(table: &Table) -> Vec<u8> {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(table.rows() * table.cols() * 10);
     match table {
-        Table::F32(m) => {
-            for r in 0..m.rows() {
-                for (c, v) in m.row(r).iter().enumerate() {
-                    if c > 0 {
-                        out.push(',');
-                    }
-                    // `{}` prints the shortest text that reads back to the same f32.
-                    let _ = write!(out, "{v}");
-                }
-                out.push('\n');
+        Table::F32(m) => csv_rows(m),
+        Table::U32(m) => csv_rows(m),
+    }
+}
+
+/// `{}` prints the shortest text that reads back to the same value (f32 included).
+fn csv_rows<T: std::fmt::Display + Copy>(m: &Matrix<T>) -> Vec<u8> {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(m.len() * 10);
+    for r in 0..m.rows() {
+        for (c, v) in m.row(r).iter().enumerate() {
+            if c > 0 {
+                out.push(',');
             }
+            let _ = write!(out, "{v}");
         }
-        Table::U32(m) => {
-            for r in 0..m.rows() {
-                for (c, v) in m.row(r).iter().enumerate() {
-                    if c > 0 {
-                        out.push(',');
-                    }
-                    let _ = write!(out, "{v}");
-                }
-                out.push('\n');
-            }
-        }
+        out.push('\n');
     }
     out.into_bytes()
+}
+
+/// The values, little endian, row-major (the payload of the binary and npy formats).
+fn le_payload(table: &Table, out: &mut Vec<u8>) {
+    match table {
+        Table::F32(m) => m
+            .data()
+            .iter()
+            .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+        Table::U32(m) => m
+            .data()
+            .iter()
+            .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -225,16 +231,7 @@ pub fn encode_binary(table: &Table) -> Vec<u8> {
     out.extend_from_slice(&[1, dtype, 0, 0]);
     out.extend_from_slice(&(rows as u64).to_le_bytes());
     out.extend_from_slice(&(cols as u64).to_le_bytes());
-    match table {
-        Table::F32(m) => m
-            .data()
-            .iter()
-            .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
-        Table::U32(m) => m
-            .data()
-            .iter()
-            .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
-    }
+    le_payload(table, &mut out);
     out
 }
 
@@ -424,16 +421,7 @@ pub fn encode_npy(table: &Table) -> Vec<u8> {
     out.extend_from_slice(&[1, 0]);
     out.extend_from_slice(&(header.len() as u16).to_le_bytes());
     out.extend_from_slice(header.as_bytes());
-    match table {
-        Table::F32(m) => m
-            .data()
-            .iter()
-            .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
-        Table::U32(m) => m
-            .data()
-            .iter()
-            .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
-    }
+    le_payload(table, &mut out);
     out
 }
 

@@ -434,6 +434,13 @@ pub fn validate_publish_exchange(exchange: &str) -> Result<(), BusError> {
 }
 
 /// Checks the exchange of a binding: not the default exchange.
+/// The checks of a bind or unbind: a queue name, a bindable exchange, a routing key.
+pub fn validate_binding(queue: &str, exchange: &str, routing_key: &str) -> Result<(), BusError> {
+    validate_name("queue", queue)?;
+    validate_bind_exchange(exchange)?;
+    validate_routing_key(routing_key)
+}
+
 pub fn validate_bind_exchange(exchange: &str) -> Result<(), BusError> {
     if exchange.is_empty() {
         return Err(BusError::Invalid(

@@ -21,7 +21,7 @@ use crate::BusError;
 use crate::amqp::{
     BUILTIN_EXCHANGES, ConsumeOptions, Delivery, DeliveryStream, ExchangeKind, MessageBroker,
     MessageProperties, PublishOutcome, QueueInfo, QueueOptions, Settle, Settlement,
-    generated_queue_name, topic_matches, validate_bind_exchange, validate_declared_name,
+    generated_queue_name, topic_matches, validate_binding, validate_declared_name,
     validate_message, validate_name, validate_publish_exchange, validate_routing_key,
 };
 
@@ -586,9 +586,7 @@ impl MessageBroker for EmbeddedMessageBroker {
         exchange: &str,
         routing_key: &str,
     ) -> Result<(), BusError> {
-        validate_name("queue", queue)?;
-        validate_bind_exchange(exchange)?;
-        validate_routing_key(routing_key)?;
+        validate_binding(queue, exchange, routing_key)?;
         let mut st = self.state();
         st.check_open(self.conn)?;
         st.queue_for(queue, self.conn)?;
@@ -607,9 +605,7 @@ impl MessageBroker for EmbeddedMessageBroker {
         exchange: &str,
         routing_key: &str,
     ) -> Result<(), BusError> {
-        validate_name("queue", queue)?;
-        validate_bind_exchange(exchange)?;
-        validate_routing_key(routing_key)?;
+        validate_binding(queue, exchange, routing_key)?;
         let mut st = self.state();
         st.check_open(self.conn)?;
         st.queue_for(queue, self.conn)?;

@@ -42,7 +42,7 @@ use crate::BusError;
 use crate::amqp::{
     ConsumeOptions, Delivery, DeliveryStream, ExchangeKind, MessageBroker, MessageProperties,
     PublishOutcome, QueueInfo, QueueOptions, Settle, Settlement, generated_queue_name,
-    validate_bind_exchange, validate_declared_name, validate_message, validate_name,
+    validate_binding, validate_declared_name, validate_message, validate_name,
     validate_publish_exchange, validate_routing_key,
 };
 
@@ -908,9 +908,7 @@ impl MessageBroker for RabbitMqBroker {
         exchange: &str,
         routing_key: &str,
     ) -> Result<(), BusError> {
-        validate_name("queue", queue)?;
-        validate_bind_exchange(exchange)?;
-        validate_routing_key(routing_key)?;
+        validate_binding(queue, exchange, routing_key)?;
         self.shared
             .run(|link| async move {
                 let ch = link.conn.create_channel().await?;
@@ -936,9 +934,7 @@ impl MessageBroker for RabbitMqBroker {
         exchange: &str,
         routing_key: &str,
     ) -> Result<(), BusError> {
-        validate_name("queue", queue)?;
-        validate_bind_exchange(exchange)?;
-        validate_routing_key(routing_key)?;
+        validate_binding(queue, exchange, routing_key)?;
         self.shared
             .run(|link| async move {
                 let ch = link.conn.create_channel().await?;

@@ -65,7 +65,11 @@ fn up_then_create_list_get_and_restart() {
         .local_addr()
         .unwrap()
         .port();
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    // The checkout at run time: a binary reused from a shared target dir was built elsewhere.
+    let examples = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+        .join("../../examples");
     let server = up(&data, port);
     let token = std::fs::read_to_string(data.join("admin.token")).unwrap();
 

@@ -114,6 +114,14 @@ pub fn run_kernel(backend: &dyn KernelBackend, kernel: KernelName, tol: f32) -> 
 /// test binary; calls are serialised because some runtimes, e.g. pocl, dislike concurrent use).
 #[macro_export]
 macro_rules! conformance_tests {
+    (@tests $($test:ident: $kernel:ident),*) => {
+        $(
+            #[test]
+            fn $test() {
+                __conformance_run($crate::KernelName::$kernel)
+            }
+        )*
+    };
     ($make:expr, $tol:expr) => {
         fn __conformance_backend() -> Option<&'static (dyn $crate::KernelBackend + 'static)> {
             static BACKEND: std::sync::OnceLock<Option<Box<dyn $crate::KernelBackend>>> =
@@ -138,46 +146,21 @@ macro_rules! conformance_tests {
                 None => eprintln!("SKIPPED {kernel}: no device"),
             }
         }
-        #[test]
-        fn conformance_knn() {
-            __conformance_run($crate::KernelName::Knn)
-        }
-        #[test]
-        fn conformance_kmeans() {
-            __conformance_run($crate::KernelName::KMeans)
-        }
-        #[test]
-        fn conformance_dtw() {
-            __conformance_run($crate::KernelName::Dtw)
-        }
-        #[test]
-        fn conformance_savgol() {
-            __conformance_run($crate::KernelName::SavitzkyGolay)
-        }
-        #[test]
-        fn conformance_black_scholes() {
-            __conformance_run($crate::KernelName::BlackScholes)
-        }
-        #[test]
-        fn conformance_kalman() {
-            __conformance_run($crate::KernelName::Kalman)
-        }
-        #[test]
-        fn conformance_fft() {
-            __conformance_run($crate::KernelName::Fft)
-        }
-        #[test]
-        fn conformance_wavelet() {
-            __conformance_run($crate::KernelName::Wavelet)
-        }
-        #[test]
-        fn conformance_min_max() {
-            __conformance_run($crate::KernelName::MinMax)
-        }
+        $crate::conformance_tests!(@tests
+            conformance_knn: Knn,
+            conformance_kmeans: KMeans,
+            conformance_dtw: Dtw,
+            conformance_savgol: SavitzkyGolay,
+            conformance_black_scholes: BlackScholes,
+            conformance_kalman: Kalman,
+            conformance_fft: Fft,
+            conformance_wavelet: Wavelet,
+            conformance_min_max: MinMax
+        );
     };
 }
 
-// ---- savgol, black_scholes (helper r3) ----
+// ---- Shared helpers of the checks ----
 
 /// A matrix from literal data whose length the check states (`rows · cols`).
 #[track_caller]
