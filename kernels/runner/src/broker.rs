@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use serrano_bus::amqp::{Delivery, MessageBroker, MessageProperties, QueueOptions};
 use serrano_bus::config::{AmqpConfig, open_message_broker};
 
-use crate::invoke::{QueueMessage, ResultBroker};
+use crate::invoke::{InputReceipt, QueueMessage, ResultBroker};
 
 /// `None` (no broker), or the `broker` table: `type = "embedded"` | `type = "rabbitmq"` + `url`.
 pub type BrokerConfig = Option<AmqpConfig>;
@@ -20,6 +20,26 @@ pub async fn open(config: &BrokerConfig) -> anyhow::Result<Option<Arc<dyn Result
         Some(c) => {
             let broker = open_message_broker(c).await?;
             Ok(Some(Arc::new(AmqpResults::new(broker))))
+        }
+    }
+}
+
+/// Deliveries taken for one invocation, settled together.
+struct Held(Vec<Delivery>);
+
+#[async_trait]
+impl InputReceipt for Held {
+    async fn settle(self: Box<Self>, consumed: bool) {
+        for d in self.0 {
+            let settled = if consumed {
+                d.ack().await
+            } else {
+                d.nack(true).await
+            };
+            if let Err(e) = settled {
+                // An unsettled delivery goes back to its queue when the channel closes.
+                tracing::warn!(error = %e, "could not settle an input message");
+            }
         }
     }
 }
@@ -49,7 +69,7 @@ impl ResultBroker for AmqpResults {
         queue: &str,
         count: usize,
         timeout: Duration,
-    ) -> Result<Vec<QueueMessage>, String> {
+    ) -> Result<(Vec<QueueMessage>, Box<dyn InputReceipt>), String> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut taken: Vec<Delivery> = Vec::with_capacity(count);
         while taken.len() < count {
@@ -69,14 +89,14 @@ impl ResultBroker for AmqpResults {
                 }
             }
         }
-        let mut out = Vec::with_capacity(count);
-        for d in taken {
-            let name = argument_name(&d);
-            let body = d.payload.clone();
-            d.ack().await.map_err(|e| e.to_string())?;
-            out.push(QueueMessage { name, body });
-        }
-        Ok(out)
+        let messages = taken
+            .iter()
+            .map(|d| QueueMessage {
+                name: argument_name(d),
+                body: d.payload.clone(),
+            })
+            .collect();
+        Ok((messages, Box::new(Held(taken))))
     }
 
     async fn publish(&self, queue: &str, body: Vec<u8>) -> Result<(), String> {

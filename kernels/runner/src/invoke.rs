@@ -224,16 +224,26 @@ pub struct QueueMessage {
     pub body: Vec<u8>,
 }
 
+/// Input messages held unacknowledged until the invocation's outcome is known, so that a runner
+/// that dies mid-invocation loses nothing (the broker redelivers them).
+#[async_trait]
+pub trait InputReceipt: Send {
+    /// `consumed`: acknowledge (results published, or the input itself was bad); otherwise give
+    /// the messages back to the queue for another attempt.
+    async fn settle(self: Box<Self>, consumed: bool);
+}
+
 /// The message broker as the runner uses it.
 #[async_trait]
 pub trait ResultBroker: Send + Sync {
-    /// Takes `count` messages from `queue`, waiting up to `timeout` in all.
+    /// Takes `count` messages from `queue`, waiting up to `timeout` in all; they stay
+    /// unacknowledged until the receipt is settled.
     async fn take(
         &self,
         queue: &str,
         count: usize,
         timeout: Duration,
-    ) -> Result<Vec<QueueMessage>, String>;
+    ) -> Result<(Vec<QueueMessage>, Box<dyn InputReceipt>), String>;
     /// Publishes a persistent JSON message to the durable queue `queue` (default exchange).
     async fn publish(&self, queue: &str, body: Vec<u8>) -> Result<(), String>;
 }
@@ -295,7 +305,8 @@ impl Runner {
     ) -> Result<InvocationResult, InvokeError> {
         let uuid = desc.uuid.clone().or_else(|| desc.request_uuid.clone());
         let results = desc.results.unwrap_or(desc.storage());
-        let result = self.invoke_inner(kernel, desc).await;
+        let mut receipt = None;
+        let result = self.invoke_inner(kernel, desc, &mut receipt).await;
         if let (Err(err), Some(uuid), Some(broker)) = (&result, &uuid, &self.broker)
             && results == Storage::Broker
         {
@@ -307,6 +318,14 @@ impl Runner {
                 }
             }
         }
+        if let Some(receipt) = receipt {
+            // Bad requests and bad data will not get better on a retry; S3 or broker trouble may.
+            let consumed = !matches!(
+                result,
+                Err(InvokeError::Backend(_) | InvokeError::NotConfigured(_))
+            );
+            receipt.settle(consumed).await;
+        }
         result
     }
 
@@ -314,6 +333,7 @@ impl Runner {
         &self,
         kernel: &str,
         desc: DataDescription,
+        receipt: &mut Option<Box<dyn InputReceipt>>,
     ) -> Result<InvocationResult, InvokeError> {
         let total = Instant::now();
         let mut metrics = InvocationMetrics::default();
@@ -385,10 +405,11 @@ impl Runner {
                     InvokeError::BadRequest("storage broker needs queue_id".into())
                 })?;
                 let count = desc.arguments.len().max(1);
-                let messages = broker
+                let (messages, taken) = broker
                     .take(queue, count, self.input_wait)
                     .await
                     .map_err(|e| InvokeError::Backend(format!("reading queue {queue}: {e}")))?;
+                *receipt = Some(taken);
                 // Unnamed messages carry the arguments in order.
                 messages
                     .into_iter()

@@ -28,7 +28,7 @@ pub fn runner(s3: Option<Arc<dyn ObjectStore>>, broker: Option<Arc<dyn ResultBro
         broker,
         allow_local_files: false,
         default_mode: Mode::Auto,
-        input_wait: Duration::from_secs(10),
+        input_wait: Duration::from_secs(2),
     }
 }
 
