@@ -58,6 +58,10 @@ pub struct FftShape {
     pub scale: f64,
 }
 
+/// The longest transform (2^28 points: 2 GiB of complex f32 per row), so that a request
+/// cannot make the kernel allocate without bound.
+pub const MAX_LEN: usize = 1 << 28;
+
 impl FftParams {
     pub fn from_params(p: &Params) -> Result<Self> {
         Ok(Self {
@@ -76,7 +80,14 @@ impl FftParams {
                 ],
                 FftNorm::Backward,
             )?,
-            n: p.usize(&["n"])?,
+            n: match p.usize(&["n"])? {
+                Some(n) if n > MAX_LEN => {
+                    return Err(KernelError::arg(format!(
+                        "n = {n} is above the largest transform length, {MAX_LEN}"
+                    )));
+                }
+                n => n,
+            },
         })
     }
 

@@ -6,6 +6,9 @@
 pub struct InputSpec {
     pub name: &'static str,
     pub required: bool,
+    /// Bound only to an input of this name, never by position (optional extras such as labels
+    /// or initial centroids, which a stray argument must not silently become).
+    pub by_name_only: bool,
     pub doc: &'static str,
 }
 
@@ -13,6 +16,7 @@ const fn req(name: &'static str, doc: &'static str) -> InputSpec {
     InputSpec {
         name,
         required: true,
+        by_name_only: false,
         doc,
     }
 }
@@ -20,6 +24,15 @@ const fn opt(name: &'static str, doc: &'static str) -> InputSpec {
     InputSpec {
         name,
         required: false,
+        by_name_only: false,
+        doc,
+    }
+}
+const fn named(name: &'static str, doc: &'static str) -> InputSpec {
+    InputSpec {
+        name,
+        required: false,
+        by_name_only: true,
         doc,
     }
 }
@@ -123,14 +136,14 @@ impl KernelName {
         const KNN: &[InputSpec] = &[
             req("points", "n x d reference points"),
             req("queries", "q x d query points"),
-            opt(
+            named(
                 "labels",
                 "n x 1 labels of the points: adds majority-vote predictions",
             ),
         ];
         const KMEANS: &[InputSpec] = &[
             req("data", "n x d points (or n series of length d)"),
-            opt("init", "k x d initial centroids"),
+            named("init", "k x d initial centroids"),
         ];
         const DTW: &[InputSpec] = &[
             req("a", "n x L1 series"),

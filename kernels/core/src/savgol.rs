@@ -67,7 +67,7 @@ impl SavgolParams {
             deriv: p.usize_or(&["deriv"], 0)?,
             delta: p.f64_or(&["delta"], 1.0)?,
             mode: p.choice(
-                &["mode"],
+                &["edge_mode", "mode"],
                 &[
                     ("interp", EdgeMode::Interp),
                     ("mirror", EdgeMode::Mirror),

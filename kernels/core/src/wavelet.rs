@@ -225,7 +225,7 @@ impl WaveletParams {
             wavelet,
             levels: p.usize(&["levels", "level"])?,
             mode: p.choice(
-                &["mode"],
+                &["extension", "mode"],
                 &[
                     ("periodization", ExtensionMode::Periodization),
                     ("symmetric", ExtensionMode::Symmetric),

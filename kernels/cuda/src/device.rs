@@ -55,7 +55,8 @@ impl std::fmt::Debug for Gpu {
     }
 }
 
-/// NVRTC wants a `'static` arch string; these cover every GPU CUDA 12/13 supports.
+/// NVRTC wants a `'static` arch string; these cover every GPU CUDA 13 supports (7.5 and newer,
+/// checked in [`Gpu::probe`]).
 fn arch_name(major: i32, minor: i32) -> &'static str {
     match (major, minor) {
         (7, 5) => "sm_75",
@@ -95,6 +96,13 @@ impl Gpu {
             .map_err(|e| KernelError::Device(format!("no usable GPU {ordinal}: {e}")))?;
         let name = ctx.name().unwrap_or_else(|_| "NVIDIA GPU".into());
         let (major, minor) = ctx.compute_capability().map_err(KernelError::device)?;
+        // CUDA 13 (our NVRTC target) compiles for sm_75 and newer only: an older GPU would probe
+        // fine and then fail every kernel, so it is not offered.
+        if (major, minor) < (7, 5) {
+            return Err(KernelError::Device(format!(
+                "GPU compute capability {major}.{minor} is below 7.5, the oldest CUDA 13 supports"
+            )));
+        }
         let stream = ctx.default_stream();
         Ok(Arc::new(Gpu {
             ctx,

@@ -10,6 +10,9 @@ use serrano_kernel_core::{KernelError, Matrix, Result, Table};
 const MAGIC: &[u8; 4] = b"SRNK";
 const NPY_MAGIC: &[u8; 6] = b"\x93NUMPY";
 const HEADER_LEN: usize = 24;
+/// The largest row or column count a file may declare (keeps shape arithmetic far from overflow
+/// even for empty arrays, whose size check passes trivially).
+const MAX_DIM: u64 = 1 << 32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -100,6 +103,7 @@ fn format_err(msg: impl Into<String>) -> KernelError {
 pub fn decode_csv(bytes: &[u8]) -> Result<Matrix> {
     let text =
         std::str::from_utf8(bytes).map_err(|e| format_err(format!("CSV is not UTF-8: {e}")))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut data = Vec::new();
     let mut cols: Option<usize> = None;
     let mut rows = 0usize;
@@ -109,17 +113,11 @@ pub fn decode_csv(bytes: &[u8]) -> Result<Matrix> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let sep = if line.contains(',') {
-            ','
-        } else if line.contains(';') {
-            ';'
-        } else {
-            '\t'
-        };
+        let fields = split_fields(line);
         let start = data.len();
         let mut ok = true;
         let mut count = 0usize;
-        for field in line.split(sep) {
+        for field in &fields {
             count += 1;
             match parse_number(field.trim()) {
                 Some(v) => data.push(v),
@@ -132,7 +130,7 @@ pub fn decode_csv(bytes: &[u8]) -> Result<Matrix> {
         if !ok {
             data.truncate(start);
             // A header has no numeric field at all; a first row with some numbers is bad data.
-            if first_content_line && line.split(sep).all(|f| parse_number(f.trim()).is_none()) {
+            if first_content_line && fields.iter().all(|f| parse_number(f.trim()).is_none()) {
                 first_content_line = false;
                 continue;
             }
@@ -156,6 +154,27 @@ pub fn decode_csv(bytes: &[u8]) -> Result<Matrix> {
         rows += 1;
     }
     Matrix::new(rows, cols.unwrap_or(0), data)
+}
+
+/// The fields of a line: separated by commas, else semicolons, else tabs, else runs of spaces
+/// (numpy's `savetxt` default); a double-quoted field may contain the separator.
+fn split_fields(line: &str) -> Vec<String> {
+    let sep = [',', ';', '\t'].into_iter().find(|c| line.contains(*c));
+    let Some(sep) = sep else {
+        return line.split_whitespace().map(str::to_string).collect();
+    };
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            c if c == sep && !quoted => fields.push(std::mem::take(&mut field)),
+            c => field.push(c),
+        }
+    }
+    fields.push(field);
+    fields
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -248,6 +267,11 @@ pub fn decode_binary(bytes: &[u8]) -> Result<Table> {
     let dtype = bytes[5];
     let rows = u64_at(bytes, 8);
     let cols = u64_at(bytes, 16);
+    if rows > MAX_DIM || cols > MAX_DIM {
+        return Err(format_err(format!(
+            "binary array shape {rows}x{cols} is too large"
+        )));
+    }
     let count = rows
         .checked_mul(cols)
         .and_then(|n| n.checked_mul(4))
@@ -319,6 +343,11 @@ pub fn decode_npy(bytes: &[u8]) -> Result<Table> {
                 .map_err(|_| format_err(format!(".npy shape '{shape_text}' is malformed")))
         })
         .collect::<Result<_>>()?;
+    if dims.iter().any(|&d| d as u64 > MAX_DIM) {
+        return Err(format_err(format!(
+            ".npy shape '{shape_text}' is too large"
+        )));
+    }
     let (rows, cols) = match dims.as_slice() {
         [] => (1, 1),
         [n] => (*n, 1),
@@ -331,6 +360,11 @@ pub fn decode_npy(bytes: &[u8]) -> Result<Table> {
         }
     };
     let descr = descr.trim_matches(|c| c == '\'' || c == '"');
+    if !descr.is_ascii() || descr.len() < 3 {
+        return Err(format_err(format!(
+            ".npy dtype '{descr}' is not supported (f4, f8, i4, i8, u4, u8)"
+        )));
+    }
     let width = match &descr[descr.len().saturating_sub(2)..] {
         "f4" | "i4" | "u4" => 4,
         "f8" | "i8" | "u8" => 8,
@@ -528,6 +562,41 @@ mod tests {
             .into_bytes();
         assert!(decode_npy(&bad).is_err());
         assert!(decode_npy(&f[..f.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn csv_bom_quotes_and_spaces() {
+        let m = decode_csv("\u{feff}1,2\n3,4\n".as_bytes()).unwrap();
+        assert_eq!(m.data(), &[1.0, 2.0, 3.0, 4.0]);
+        // A quoted decimal comma is one (bad) field, not two numbers.
+        let e = decode_csv(b"0,0\n\"1,5\",\"2,5\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2"), "{e}");
+        let m = decode_csv(b"\"1\",\"2\"\n").unwrap();
+        assert_eq!(m.data(), &[1.0, 2.0]);
+        // numpy.savetxt's default: space separated, one line.
+        let m = decode_csv(b"1.0e+00 2.5e+00 -3.0e+00\n").unwrap();
+        assert_eq!((m.rows(), m.cols()), (1, 3));
+    }
+
+    #[test]
+    fn crafted_headers_are_errors_not_panics() {
+        let mut f = NPY_MAGIC.to_vec();
+        f.extend_from_slice(&[1, 0]);
+        let h = "{'descr': '\u{20ac}', 'fortran_order': False, 'shape': (1,), }\n";
+        f.extend_from_slice(&(h.len() as u16).to_le_bytes());
+        f.extend_from_slice(h.as_bytes());
+        f.extend_from_slice(&[0; 4]);
+        assert!(decode_npy(&f).is_err());
+        let mut b = encode_binary(&Table::F32(Matrix::new(0, 0, vec![]).unwrap()));
+        b[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(
+            decode_binary(&b)
+                .unwrap_err()
+                .to_string()
+                .contains("too large")
+        );
     }
 
     #[test]

@@ -233,18 +233,22 @@ impl Registry {
     }
 
     /// Compiles/loads every kernel on the accelerators, so the first call pays no build cost.
+    /// Every module is tried; the first failure is returned after all the others were built.
     pub fn warm_up(&self) -> Result<()> {
+        let mut first_error = None;
         for k in KernelName::ALL {
-            if let Ok(b) = &self.cuda {
-                b.warm_up(k)?;
-            }
-            if let Ok(b) = &self.opencl
-                && b.supports(k)
-            {
-                b.warm_up(k)?;
+            let backends: [Option<&dyn KernelBackend>; 2] = [
+                self.cuda.as_ref().ok().map(|b| b as &dyn KernelBackend),
+                self.opencl.as_ref().ok().map(|b| b as &dyn KernelBackend),
+            ];
+            for b in backends.into_iter().flatten().filter(|b| b.supports(k)) {
+                if let Err(e) = b.warm_up(k) {
+                    tracing::warn!(kernel = %k, backend = b.kind().as_str(), error = %e, "module build failed");
+                    first_error.get_or_insert(e);
+                }
             }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Builds (or finds cached) the modules `kernel` needs on the implementation `mode` picks for
@@ -324,10 +328,13 @@ impl Registry {
                 known.join(", ")
             ))
         })?;
-        let bound = bind_inputs(name, inputs)?;
+        let (bound, ignored) = bind_inputs(name, inputs)?;
+        if !ignored.is_empty() {
+            tracing::warn!(kernel = %name, ignored = ?ignored, "inputs that match no input of the kernel were ignored");
+        }
         let bytes: usize = bound.iter().flatten().map(Table::byte_len).sum();
         let backend = self.backend_for(name, mode, bytes)?;
-        match run(backend, name, &bound, params) {
+        let mut execution = match run(backend, name, &bound, params) {
             // `auto` never fails for want of an accelerator implementation: the CPU has them all.
             Err(KernelError::Unsupported { .. })
                 if mode == Mode::Auto && backend.kind() != BackendKind::Cpu =>
@@ -335,13 +342,24 @@ impl Registry {
                 run(&self.cpu, name, &bound, params)
             }
             other => other,
+        }?;
+        if !ignored.is_empty() {
+            execution
+                .info
+                .insert("ignored_inputs".into(), ignored.into());
         }
+        Ok(execution)
     }
 }
 
 /// Assigns inputs to the kernel's input slots: by name where an input's name (file stem) is a
-/// slot's name, the rest positionally in order.
-fn bind_inputs(kernel: KernelName, inputs: Vec<NamedInput>) -> Result<Vec<Option<Table>>> {
+/// slot's name; the others in order to the remaining slots that may be filled by position.
+/// Returns the slots and the names of inputs no slot took (e.g. the `labels` argument of the
+/// D6.7 k-means example), which the caller reports.
+fn bind_inputs(
+    kernel: KernelName,
+    inputs: Vec<NamedInput>,
+) -> Result<(Vec<Option<Table>>, Vec<String>)> {
     let specs = kernel.inputs();
     if inputs.len() > specs.len() {
         return Err(KernelError::input(format!(
@@ -361,15 +379,15 @@ fn bind_inputs(kernel: KernelName, inputs: Vec<NamedInput>) -> Result<Vec<Option
                 .position(|spec| spec.name.eq_ignore_ascii_case(s))
         }) {
             Some(i) if slots[i].is_none() => slots[i] = Some(input.table),
-            _ => rest.push(input.table),
+            _ => rest.push(input),
         }
     }
-    for table in rest {
-        let free = slots
-            .iter()
-            .position(Option::is_none)
-            .ok_or_else(|| KernelError::input("too many inputs"))?;
-        slots[free] = Some(table);
+    let mut ignored = Vec::new();
+    for input in rest {
+        match (0..specs.len()).find(|&i| slots[i].is_none() && !specs[i].by_name_only) {
+            Some(i) => slots[i] = Some(input.table),
+            None => ignored.push(input.name.unwrap_or_else(|| "(unnamed)".into())),
+        }
     }
     for (spec, slot) in specs.iter().zip(&slots) {
         if spec.required && slot.is_none() {
@@ -379,7 +397,7 @@ fn bind_inputs(kernel: KernelName, inputs: Vec<NamedInput>) -> Result<Vec<Option
             )));
         }
     }
-    Ok(slots)
+    Ok((slots, ignored))
 }
 
 /// `dir/points.csv` → `points`.
@@ -474,12 +492,19 @@ fn run(
             outputs.push(("prices".into(), backend.black_scholes(&options, &p)?.into()));
         }
         KernelName::Kalman => {
-            let p = KalmanParams::from_params(params)?;
+            let m = f32_input(&inputs[0], "measurements")?;
+            // A single column is one 1-D signal (the HPC kernel's input) unless dims says otherwise.
+            let p = if m.cols() == 1 && params.usize(&["dims"])?.is_none() {
+                let mut with_dims = params.clone();
+                with_dims.insert("dims", 1);
+                KalmanParams::from_params(&with_dims)?
+            } else {
+                KalmanParams::from_params(params)?
+            };
             let (dims, state) = match p.model {
                 KalmanModel::Constant => (1, 1),
                 KalmanModel::ConstantVelocity { dims } => (dims, 2 * dims),
             };
-            let m = f32_input(&inputs[0], "measurements")?;
             // One track laid down the rows (a row per step) when each row holds one step.
             let (rows, col) = if m.cols() == dims && m.rows() > 1 {
                 signal_rows(m, dims)?
@@ -511,6 +536,16 @@ fn run(
         KernelName::Wavelet => {
             let p = WaveletParams::from_params(params)?;
             let (rows, col) = signal_rows(f32_input(&inputs[0], "signal")?, 1)?;
+            if !p.inverse {
+                // How to split a row of coefficients: [len cA_L, len cD_L, ..., len cD_1].
+                let lengths = serrano_kernel_core::wavelet::coefficient_lengths(
+                    rows.cols(),
+                    p.wavelet,
+                    p.levels,
+                    p.mode,
+                )?;
+                info.insert("coefficient_lengths".into(), lengths.into());
+            }
             let name = if p.inverse { "signal" } else { "coefficients" };
             outputs.push((name.into(), unrow(backend.wavelet(&rows, &p)?, col)?.into()));
         }
@@ -554,7 +589,7 @@ mod tests {
     fn inputs_bind_by_name_then_position() {
         let a = m(1, 1, vec![1.0]);
         let b = m(1, 1, vec![2.0]);
-        let bound = bind_inputs(
+        let (bound, ignored) = bind_inputs(
             KernelName::Knn,
             vec![
                 NamedInput::new("bucket/queries.csv", a.clone()),
@@ -565,6 +600,29 @@ mod tests {
         assert_eq!(bound[0].as_ref(), Some(&b));
         assert_eq!(bound[1].as_ref(), Some(&a));
         assert!(bound[2].is_none());
+        assert!(ignored.is_empty());
+        // The D6.7 k-means example names `position` and `labels`: labels cannot become `init`.
+        let (bound, ignored) = bind_inputs(
+            KernelName::KMeans,
+            vec![
+                NamedInput::new("position", a.clone()),
+                NamedInput::new("labels", b.clone()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(bound[0].as_ref(), Some(&a));
+        assert!(bound[1].is_none());
+        assert_eq!(ignored, vec!["labels".to_string()]);
+        // Positional inputs still fill an optional slot that may be filled by position (dtw's b).
+        let (bound, _) = bind_inputs(
+            KernelName::Dtw,
+            vec![
+                NamedInput::new("x.csv", a.clone()),
+                NamedInput::new("y.csv", b.clone()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(bound[1].as_ref(), Some(&b));
         let e = bind_inputs(KernelName::Knn, vec![NamedInput::positional(a.clone())]).unwrap_err();
         assert!(e.to_string().contains("needs input 'queries'"), "{e}");
         let e = bind_inputs(

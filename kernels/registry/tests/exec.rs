@@ -155,6 +155,7 @@ fn every_kernel_runs_on_the_cpu_by_name_and_matches_the_reference() {
         &["wavelet=db2", "levels=2", "mode=periodization"],
     );
     let coeffs = f32_out(&e, "coefficients");
+    assert_eq!(e.info["coefficient_lengths"], serde_json::json!([4, 4, 8]));
     let e = run(
         "wavelet",
         vec![NamedInput::positional(Table::F32(coeffs))],

@@ -53,7 +53,8 @@ pub fn invoke_error(err: InvokeError) -> ApiError {
         }
         InvokeError::Kernel(e) => ApiError::unprocessable(e.to_string()),
         InvokeError::Backend(m) => ApiError::new(StatusCode::BAD_GATEWAY, "backend_failed", m),
-        InvokeError::NotConfigured(m) => ApiError::unprocessable(m),
+        InvokeError::NotConfigured(m) => ApiError::unavailable(m),
+        InvokeError::Internal(m) => ApiError::internal(m),
     }
 }
 
@@ -64,7 +65,8 @@ pub fn invoke_error(err: InvokeError) -> ApiError {
     request_body = DataDescription,
     responses((status = 200, body = InvocationResult), (status = 400, body = serrano_service::ErrorBody),
         (status = 404, body = serrano_service::ErrorBody), (status = 422, body = serrano_service::ErrorBody),
-        (status = 502, body = serrano_service::ErrorBody), (status = 503, body = serrano_service::ErrorBody)))]
+        (status = 500, body = serrano_service::ErrorBody), (status = 502, body = serrano_service::ErrorBody),
+        (status = 503, body = serrano_service::ErrorBody)))]
 async fn invoke(
     State(runner): State<AppState>,
     ApiPath(kernel): ApiPath<String>,

@@ -16,7 +16,7 @@ use serrano_kernels::{Execution, KernelError, Matrix, Mode, NamedInput, Params, 
 use utoipa::ToSchema;
 
 /// Keys of a data_description that are not kernel parameters.
-const RESERVED: &[&str] = &[
+pub const RESERVED: &[&str] = &[
     "uuid",
     "request_uuid",
     "kernel_name",
@@ -191,6 +191,9 @@ pub struct InvocationResult {
 pub enum InvokeError {
     #[error("{0}")]
     BadRequest(String),
+    /// The kernel task itself failed (a bug): answered 500; its input is not retried.
+    #[error("{0}")]
+    Internal(String),
     #[error("{0}")]
     UnknownKernel(String),
     #[error(transparent)]
@@ -362,6 +365,7 @@ impl Runner {
             .clone()
             .or_else(|| desc.request_uuid.clone())
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        check_uuid(&uuid)?;
         let storage = desc.storage();
         let results = desc.results.unwrap_or(storage);
         if results == Storage::File && !self.allow_local_files {
@@ -436,26 +440,25 @@ impl Runner {
         metrics.read_input_from_backend_ms = ms(t);
         let input_bytes: usize = raw.iter().map(|(_, b)| b.len()).sum();
 
-        // Parse.
+        // Parse (CPU work: off the async workers). Inline inputs are named by the caller, so a
+        // name the kernel does not have is a mistake, not a position.
         let t = Instant::now();
-        let mut inputs = Vec::new();
-        if let Some(inline) = &desc.inputs {
-            for (name, rows) in inline {
-                inputs.push(NamedInput::new(name.clone(), inline_table(name, rows)?));
-            }
+        let inline = desc.inputs.clone();
+        if let Some(inline) = &inline
+            && let Some(bad) = inline
+                .keys()
+                .find(|k| !name.inputs().iter().any(|i| i.name.eq_ignore_ascii_case(k)))
+        {
+            let known: Vec<&str> = name.inputs().iter().map(|i| i.name).collect();
+            return Err(InvokeError::BadRequest(format!(
+                "inputs.{bad}: {} has no such input (inputs: {})",
+                name.as_str(),
+                known.join(", ")
+            )));
         }
-        for (name, bytes) in raw {
-            let format = in_format
-                .or_else(|| name.as_deref().and_then(Format::from_name))
-                .unwrap_or_else(|| Format::sniff(&bytes));
-            let table = formats::decode(&bytes, format).map_err(|e| {
-                InvokeError::Kernel(KernelError::Format(format!(
-                    "{}: {e}",
-                    name.as_deref().unwrap_or("input")
-                )))
-            })?;
-            inputs.push(NamedInput { name, table });
-        }
+        let inputs = tokio::task::spawn_blocking(move || parse_inputs(inline, raw, in_format))
+            .await
+            .map_err(task_failed)??;
         metrics.parse_input_ms = ms(t);
         let input_total_size_mb = if input_bytes > 0 {
             input_bytes as f64 / 1e6
@@ -470,7 +473,7 @@ impl Runner {
         let kernel_name = name.as_str();
         tokio::task::spawn_blocking(move || registry.prepare(kernel_name, mode, bytes))
             .await
-            .map_err(|e| InvokeError::Backend(format!("kernel task failed: {e}")))??;
+            .map_err(task_failed)??;
         metrics.load_model_libs_ms = ms(t);
 
         // Run (compute-bound: off the async workers).
@@ -479,35 +482,42 @@ impl Runner {
             registry.exec(name.as_str(), inputs, &params, mode)
         })
         .await
-        .map_err(|e| InvokeError::Backend(format!("kernel task failed: {e}")))??;
+        .map_err(task_failed)??;
         metrics.run_kernel_ms = execution.run_kernel_ms;
 
-        // Encode and push.
+        // Encode (CPU work: off the async workers) and push.
         let t = Instant::now();
         let want_data =
             desc.return_outputs || results == Storage::Inline || results == Storage::Broker;
-        let data: Option<BTreeMap<String, Value>> = want_data.then(|| {
-            execution
-                .outputs
-                .iter()
-                .map(|(n, t)| (n.clone(), table_json(t)))
-                .collect()
-        });
-        let encoded: Vec<(String, Vec<u8>, usize, usize)> = match results {
-            Storage::S3 | Storage::File => execution
-                .outputs
-                .iter()
-                .map(|(n, t)| {
-                    (
-                        n.clone(),
-                        formats::encode(t, out_format),
-                        t.rows(),
-                        t.cols(),
-                    )
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
+        let encode_files = matches!(results, Storage::S3 | Storage::File);
+        let (execution, data, encoded) = tokio::task::spawn_blocking(move || {
+            let data: Option<BTreeMap<String, Value>> = want_data.then(|| {
+                execution
+                    .outputs
+                    .iter()
+                    .map(|(n, t)| (n.clone(), table_json(t)))
+                    .collect()
+            });
+            let encoded: Vec<(String, Vec<u8>, usize, usize)> = if encode_files {
+                execution
+                    .outputs
+                    .iter()
+                    .map(|(n, t)| {
+                        (
+                            n.clone(),
+                            formats::encode(t, out_format),
+                            t.rows(),
+                            t.cols(),
+                        )
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            (execution, data, encoded)
+        })
+        .await
+        .map_err(task_failed)?;
         metrics.output_ms = ms(t);
 
         let t = Instant::now();
@@ -610,6 +620,53 @@ impl Runner {
             },
             metrics,
         })
+    }
+}
+
+fn task_failed(e: tokio::task::JoinError) -> InvokeError {
+    InvokeError::Internal(format!("kernel task failed: {e}"))
+}
+
+/// Decodes the inline and fetched inputs (format by `in_format`, the name's extension, or content).
+fn parse_inputs(
+    inline: Option<BTreeMap<String, Vec<Vec<f64>>>>,
+    raw: Vec<(Option<String>, Vec<u8>)>,
+    in_format: Option<Format>,
+) -> Result<Vec<NamedInput>, InvokeError> {
+    let mut inputs = Vec::new();
+    for (name, rows) in inline.unwrap_or_default() {
+        let table = inline_table(&name, &rows)?;
+        inputs.push(NamedInput::new(name, table));
+    }
+    for (name, bytes) in raw {
+        let format = in_format
+            .or_else(|| name.as_deref().and_then(Format::from_name))
+            .unwrap_or_else(|| Format::sniff(&bytes));
+        let table = formats::decode(&bytes, format).map_err(|e| {
+            InvokeError::Kernel(KernelError::Format(format!(
+                "{}: {e}",
+                name.as_deref().unwrap_or("input")
+            )))
+        })?;
+        inputs.push(NamedInput { name, table });
+    }
+    Ok(inputs)
+}
+
+/// A request uuid names queues and objects: 1 to 200 of `[A-Za-z0-9_.:-]`.
+fn check_uuid(uuid: &str) -> Result<(), InvokeError> {
+    let ok = !uuid.is_empty()
+        && uuid.len() <= 200
+        && uuid
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(InvokeError::BadRequest(format!(
+            "uuid '{}' must be 1 to 200 letters, digits or _ . : -",
+            uuid.chars().take(64).collect::<String>()
+        )))
     }
 }
 

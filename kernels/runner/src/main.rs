@@ -100,6 +100,15 @@ fn run_files(
         ..Default::default()
     };
     let parsed = serrano_kernels::Params::from_pairs(params.iter().map(String::as_str))?;
+    if let Some((k, _)) = parsed
+        .iter()
+        .find(|(k, _)| serrano_kernel_runner::invoke::RESERVED.contains(&k.as_str()))
+    {
+        anyhow::bail!(
+            "--param {k}: '{k}' is not a kernel parameter (the device mode is --mode; the edge mode of \
+             savgol is edge_mode, of wavelet extension)"
+        );
+    }
     for (k, v) in parsed.iter() {
         desc.params.insert(k.clone(), v.clone());
     }

@@ -81,7 +81,7 @@ async fn broker_inputs_results_and_acknowledgement() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status().as_u16(), 422);
+    assert_eq!(r.status().as_u16(), 503);
     assert_eq!(
         ready(&broker, "in-retry").await,
         1,

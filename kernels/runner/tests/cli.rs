@@ -69,6 +69,7 @@ fn bad_arguments_fail_with_a_message_not_a_panic() {
         (vec!["run", "dtw", "--mode", "cpu"], "line 2"),
         (vec!["run", "dtw", "--mode", "warp"], "--mode"),
         (vec!["run", "nosuch", "--mode", "cpu"], "unknown kernel"),
+        (vec!["run", "savgol", "--param", "mode=mirror"], "edge_mode"),
     ] {
         let o = bin()
             .args(&args)

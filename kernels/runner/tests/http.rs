@@ -139,19 +139,31 @@ async fn errors_have_the_right_status_and_a_message() {
         (
             "dtw",
             json!({"inputs": {"a": [[1.0]], "b": [[1.0]], "c": [[1.0]]}}),
-            422,
-            "at most 2",
+            400,
+            "inputs.c: dtw has no such input",
+        ),
+        (
+            "dtw",
+            json!({"inputs": {"a": [[1.0]]}, "uuid": "../x"}),
+            400,
+            "uuid",
+        ),
+        (
+            "savgol",
+            json!({"inputs": {"signal": [[1.0, 2.0, 3.0]]}, "window": 3, "polyorder": 1, "mode": "mirror"}),
+            400,
+            "mode 'mirror'",
         ),
         (
             "dtw",
             json!({"bucket_id": "b", "arguments": ["a.csv"]}),
-            422,
+            503,
             "no S3 endpoint",
         ),
         (
             "dtw",
             json!({"storage": "broker", "queue_id": "q"}),
-            422,
+            503,
             "no message broker",
         ),
         (
