@@ -466,23 +466,21 @@ impl Runner {
             inputs.iter().map(|i| i.table.byte_len()).sum::<usize>() as f64 / 1e6
         };
 
-        // Load: the accelerator module of this kernel (compiled once per process, then cached).
-        let t = Instant::now();
+        // Load the accelerator module of this kernel (built once per process, then cached) and
+        // run it, both compute-bound: one trip off the async workers.
         let bytes: usize = inputs.iter().map(|i| i.table.byte_len()).sum();
         let registry = self.registry.clone();
-        let kernel_name = name.as_str();
-        tokio::task::spawn_blocking(move || registry.prepare(kernel_name, mode, bytes))
-            .await
-            .map_err(task_failed)??;
-        metrics.load_model_libs_ms = ms(t);
-
-        // Run (compute-bound: off the async workers).
-        let registry = self.registry.clone();
-        let execution: Execution = tokio::task::spawn_blocking(move || {
-            registry.exec(name.as_str(), inputs, &params, mode)
+        let (load_ms, execution): (f64, Execution) = tokio::task::spawn_blocking(move || {
+            let t = Instant::now();
+            registry.prepare(name.as_str(), mode, bytes)?;
+            let load_ms = ms(t);
+            registry
+                .exec(name.as_str(), inputs, &params, mode)
+                .map(|e| (load_ms, e))
         })
         .await
         .map_err(task_failed)??;
+        metrics.load_model_libs_ms = load_ms;
         metrics.run_kernel_ms = execution.run_kernel_ms;
 
         // Encode (CPU work: off the async workers) and push.

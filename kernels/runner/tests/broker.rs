@@ -6,10 +6,9 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use serde_json::{Value, json};
-use serrano_bus::{EmbeddedMessageBroker, MessageBroker, MessageProperties, QueueOptions};
+use serde_json::json;
+use serrano_bus::{EmbeddedMessageBroker, MessageBroker};
 use serrano_kernel_runner::broker::AmqpResults;
 
 async fn setup() -> (Arc<dyn MessageBroker>, String) {
@@ -20,16 +19,6 @@ async fn setup() -> (Arc<dyn MessageBroker>, String) {
     ))
     .await;
     (broker, base)
-}
-
-async fn push(broker: &Arc<dyn MessageBroker>, queue: &str, argument: &str, body: &[u8]) {
-    broker
-        .declare_queue(queue, QueueOptions::durable())
-        .await
-        .unwrap();
-    let mut props = MessageProperties::json();
-    props.headers.insert("argument".into(), argument.into());
-    broker.publish("", queue, body, &props).await.unwrap();
 }
 
 async fn ready(broker: &Arc<dyn MessageBroker>, queue: &str) -> u32 {
@@ -45,24 +34,13 @@ async fn broker_inputs_results_and_acknowledgement() {
     let (broker, base) = setup().await;
 
     // Success: the result is published, the inputs are consumed.
-    push(&broker, "in-ok", "b", b"0,0,1,2,3\n").await;
-    push(&broker, "in-ok", "a", b"0,1,2,3\n").await;
+    common::push_argument(&broker, "in-ok", "b", b"0,0,1,2,3\n").await;
+    common::push_argument(&broker, "in-ok", "a", b"0,1,2,3\n").await;
     let desc =
         json!({"uuid": "u-ok", "storage": "broker", "queue_id": "in-ok", "arguments": ["a", "b"]});
-    let r = common::client()
-        .post(format!("{base}/function/dtw"))
-        .json(&desc)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    let d = broker
-        .get_timeout("kernels_results_u-ok", Duration::from_secs(5))
-        .await
-        .unwrap()
-        .unwrap();
-    let msg: Value = serde_json::from_slice(&d.payload).unwrap();
-    d.ack().await.unwrap();
+    let (status, body) = common::invoke(&base, "dtw", &desc).await;
+    assert_eq!(status, 200, "{body}");
+    let msg = common::take_json(&broker, "kernels_results_u-ok").await;
     // Named by header, so the order of arrival does not matter: a is 1 series, b the other.
     let want = common::dtw(&[0.0, 1.0, 2.0, 3.0], &[0.0, 0.0, 1.0, 2.0, 3.0]);
     assert!(
@@ -72,16 +50,11 @@ async fn broker_inputs_results_and_acknowledgement() {
     assert_eq!(ready(&broker, "in-ok").await, 0);
 
     // Trouble on the way out (results to S3, which this runner lacks): the inputs go back.
-    push(&broker, "in-retry", "a", b"1,2\n").await;
+    common::push_argument(&broker, "in-retry", "a", b"1,2\n").await;
     let desc = json!({"uuid": "u-retry", "storage": "broker", "queue_id": "in-retry", "arguments": ["a"],
         "results": "s3", "bucket_id": "b"});
-    let r = common::client()
-        .post(format!("{base}/function/dtw"))
-        .json(&desc)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 503);
+    let (status, body) = common::invoke(&base, "dtw", &desc).await;
+    assert_eq!(status, 503, "{body}");
     assert_eq!(
         ready(&broker, "in-retry").await,
         1,
@@ -89,16 +62,10 @@ async fn broker_inputs_results_and_acknowledgement() {
     );
 
     // Too few messages within the wait: an error, and what arrived is given back.
-    push(&broker, "in-short", "a", b"1,2\n").await;
+    common::push_argument(&broker, "in-short", "a", b"1,2\n").await;
     let desc = json!({"uuid": "u-short", "storage": "broker", "queue_id": "in-short", "arguments": ["a", "b"]});
-    let r = common::client()
-        .post(format!("{base}/function/dtw"))
-        .json(&desc)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 502);
-    let body: Value = r.json().await.unwrap();
+    let (status, body) = common::invoke(&base, "dtw", &desc).await;
+    assert_eq!(status, 502, "{body}");
     assert!(
         body["error"]["message"]
             .as_str()

@@ -6,22 +6,13 @@ mod common;
 
 use serde_json::{Value, json};
 
-async fn post(url: &str, body: Value) -> (u16, Value) {
-    let r = common::client().post(url).json(&body).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn inline_invocation_returns_values_and_timings() {
     let base = common::serve(common::runner(None, None)).await;
     let a = vec![vec![0.0, 1.0, 2.0, 3.0], vec![1.0, 1.0, 1.0, 1.0]];
     let b = vec![vec![0.0, 0.0, 1.0, 2.0, 3.0]];
-    let (status, body) = post(
-        &format!("{base}/function/dtw"),
-        json!({"uuid": "r-1", "inputs": {"a": a, "b": b}, "mode": "cpu"}),
-    )
-    .await;
+    let desc = json!({"uuid": "r-1", "inputs": {"a": a, "b": b}, "mode": "cpu"});
+    let (status, body) = common::invoke(&base, "dtw", &desc).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["request_uuid"], "r-1");
     assert_eq!(body["kernel_name"], "dtw");
@@ -57,11 +48,14 @@ async fn inline_invocation_returns_values_and_timings() {
 async fn the_original_drivers_json_string_body_is_accepted() {
     let base = common::serve(common::runner(None, None)).await;
     let desc = json!({"inputs": {"a": [[1.0, 2.0]]}, "w": 1}).to_string();
-    let (status, body) = post(
-        &format!("{base}/api/v1/kernels/dtw/invoke"),
-        Value::String(desc),
-    )
-    .await;
+    let r = common::client()
+        .post(format!("{base}/api/v1/kernels/dtw/invoke"))
+        .json(&Value::String(desc))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["distances"], json!([[0.0]]));
 }
@@ -180,7 +174,7 @@ async fn errors_have_the_right_status_and_a_message() {
         ),
     ];
     for (kernel, body, want, needle) in cases {
-        let (status, answer) = post(&format!("{base}/function/{kernel}"), body.clone()).await;
+        let (status, answer) = common::invoke(&base, kernel, &body).await;
         assert_eq!(status, want, "{kernel} {body}: {answer}");
         let message = answer["error"]["message"]
             .as_str()

@@ -7,11 +7,10 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
-use serde_json::{Value, json};
-use serrano_bus::amqp::{MessageBroker, MessageProperties, QueueOptions};
+use serde_json::json;
+use serrano_bus::amqp::MessageBroker;
 use serrano_bus::config::{AmqpConfig, open_message_broker};
 use serrano_kernel_runner::broker::AmqpResults;
 use serrano_kernel_runner::s3::{S3Config, S3Store};
@@ -106,14 +105,7 @@ async fn s3_inputs_to_rabbitmq_and_s3_results() {
     // 1. Results to the broker queue the SDK waits on.
     let desc = json!({"uuid": uuid, "storage": "s3", "bucket_id": bucket, "arguments": ["a.csv", "b.bin"],
         "results": "broker", "mode": "cpu", "w": 10});
-    let r = common::client()
-        .post(format!("{base}/function/dtw"))
-        .json(&desc)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let body: Value = r.json().await.unwrap();
+    let (status, body) = common::invoke(&base, "dtw", &desc).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body["outputs"][0]["location"],
@@ -121,13 +113,7 @@ async fn s3_inputs_to_rabbitmq_and_s3_results() {
     );
     assert!(body["input_total_size_MB"].as_f64().unwrap() > 0.0);
     let queue = format!("kernels_results_{uuid}");
-    let d = broker
-        .get_timeout(&queue, Duration::from_secs(10))
-        .await
-        .unwrap()
-        .expect("a result message");
-    let msg: Value = serde_json::from_slice(&d.payload).unwrap();
-    d.ack().await.unwrap();
+    let msg = common::take_json(&broker, &queue).await;
     assert_eq!(msg["uuid"], uuid);
     assert_eq!(msg["kernel_mode"], "cpu");
     let got = msg["data"]["distances"].as_array().unwrap();
@@ -137,13 +123,8 @@ async fn s3_inputs_to_rabbitmq_and_s3_results() {
     // 2. Results back into the bucket, in the binary format.
     let uuid2 = uuid::Uuid::new_v4().to_string();
     let desc = json!({"uuid": uuid2, "bucket_id": bucket, "arguments": ["a.csv", "b.bin"], "output_format": "bin"});
-    let r = common::client()
-        .post(format!("{base}/function/dtw"))
-        .json(&desc)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+    let (status, body) = common::invoke(&base, "dtw", &desc).await;
+    assert_eq!(status, 200, "{body}");
     let key = format!("results_req_{uuid2}/distances.bin");
     let obj = s3
         .get_object()
@@ -162,34 +143,19 @@ async fn s3_inputs_to_rabbitmq_and_s3_results() {
     // 3. Inputs from the broker (one message per argument, named by header), bad data:
     // the SDK gets `{uuid, data: null}` on both queues and the HTTP caller a 422.
     let in_queue = format!("kernel-inputs-{}", uuid::Uuid::new_v4().simple());
-    broker
-        .declare_queue(&in_queue, QueueOptions::durable())
-        .await
-        .unwrap();
-    let mut props = MessageProperties::json();
-    props.headers.insert("argument".into(), "a".into());
-    broker
-        .publish("", &in_queue, b"1,2\n3\n", &props)
-        .await
-        .unwrap();
+    common::push_argument(
+        &broker, &in_queue, "a", b"1,2
+3
+",
+    )
+    .await;
     let uuid3 = uuid::Uuid::new_v4().to_string();
     let desc =
         json!({"uuid": uuid3, "storage": "broker", "queue_id": in_queue, "arguments": ["a"]});
-    let r = common::client()
-        .post(format!("{base}/function/dtw"))
-        .json(&desc)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 422);
+    let (status, body) = common::invoke(&base, "dtw", &desc).await;
+    assert_eq!(status, 422, "{body}");
     for q in [format!("kernels_results_{uuid3}"), uuid3.clone()] {
-        let d = broker
-            .get_timeout(&q, Duration::from_secs(10))
-            .await
-            .unwrap()
-            .expect("a failure notice");
-        let msg: Value = serde_json::from_slice(&d.payload).unwrap();
-        d.ack().await.unwrap();
+        let msg = common::take_json(&broker, &q).await;
         assert_eq!(msg["uuid"], uuid3);
         assert!(msg["data"].is_null());
         assert!(msg["error"].as_str().unwrap().contains("line 2"), "{msg}");

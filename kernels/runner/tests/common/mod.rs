@@ -60,3 +60,50 @@ pub fn dtw(x: &[f64], y: &[f64]) -> f64 {
     }
     d[n][m].sqrt()
 }
+
+/// POSTs `desc` to the runner's function `kernel`; the status and the JSON answer.
+pub async fn invoke(
+    base: &str,
+    kernel: &str,
+    desc: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let r = client()
+        .post(format!("{base}/function/{kernel}"))
+        .json(desc)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// Publishes one input message for `argument` to the durable queue `queue`, as the SDK does.
+pub async fn push_argument(
+    broker: &Arc<dyn serrano_bus::MessageBroker>,
+    queue: &str,
+    argument: &str,
+    body: &[u8],
+) {
+    broker
+        .declare_queue(queue, serrano_bus::QueueOptions::durable())
+        .await
+        .unwrap();
+    let mut props = serrano_bus::MessageProperties::json();
+    props.headers.insert("argument".into(), argument.into());
+    broker.publish("", queue, body, &props).await.unwrap();
+}
+
+/// The next message of `queue` (waiting up to 10 s) as JSON, acknowledged.
+pub async fn take_json(
+    broker: &Arc<dyn serrano_bus::MessageBroker>,
+    queue: &str,
+) -> serde_json::Value {
+    let d = broker
+        .get_timeout(queue, Duration::from_secs(10))
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no message on {queue}"));
+    let msg = serde_json::from_slice(&d.payload).unwrap();
+    d.ack().await.unwrap();
+    msg
+}
